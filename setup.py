@@ -1,0 +1,44 @@
+"""Build script: compiles the hot-path modules with Cython.
+
+Every compiled module is an ordinary ``.py`` file under ``nexusloop/_core`` with an augmenting
+``.pxd`` beside it; Cython compiles the pair, and the same ``.py`` runs unchanged when the
+extension is absent or ``NEXUSLOOP_NO_EXTENSIONS=1`` is set. Setting that variable at build time
+skips compilation altogether (a pure-Python install).
+"""
+import os
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+CORE = HERE / "nexusloop" / "_core"
+
+
+def _extensions():
+    if os.environ.get("NEXUSLOOP_NO_EXTENSIONS") == "1":
+        return []
+    from Cython.Build import cythonize
+    from setuptools import Extension
+
+    exts = []
+    for pxd in sorted(CORE.glob("*.pxd")):
+        py = pxd.with_suffix(".py")
+        if not py.exists():
+            continue
+        name = "nexusloop._core." + py.stem
+        exts.append(Extension(name, [str(py.relative_to(HERE))], extra_compile_args=["-O2"]))
+    return cythonize(
+        exts,
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "initializedcheck": False,
+            "cdivision": True,
+            "embedsignature": True,
+        },
+        annotate=os.environ.get("NEXUSLOOP_ANNOTATE") == "1",
+    )
+
+
+setup(ext_modules=_extensions())
