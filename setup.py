@@ -36,6 +36,8 @@ def _extensions():
             "initializedcheck": False,
             "cdivision": True,
             "embedsignature": True,
+            # Types come from the .pxd files; annotations in the .py are for type checkers.
+            "annotation_typing": False,
         },
         annotate=os.environ.get("NEXUSLOOP_ANNOTATE") == "1",
     )

@@ -1,0 +1,24 @@
+"""Stand-in for the ``cython`` module when Cython is not installed.
+
+Core modules do ``try: import cython`` and fall back to this shim, so the pure-Python mode needs
+nothing but the standard library. Only the names the core uses are provided.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+_T = TypeVar("_T")
+
+compiled = False
+
+
+def freelist(size: int) -> Callable[[_T], _T]:
+    return lambda cls: cls
+
+
+def final(obj: _T) -> _T:
+    return obj
+
+
+def cast(_type: Any, value: _T, typecheck: bool = False) -> _T:
+    return value
