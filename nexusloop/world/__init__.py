@@ -1,0 +1,18 @@
+"""World: a typed singleton store whose resources are injected into plain functions.
+
+The Python counterpart of the nexus-rt dispatch layer: a :class:`WorldBuilder` freezes into a
+:class:`World`; handlers, callbacks, pipelines and DAGs declare ``Res[T]`` / ``ResMut[T]`` /
+``Local[T]`` parameters that are resolved once and fetched by index at dispatch.
+See ``docs/world.md``.
+
+Each private module defines ``__all__``; this file star-imports it and adds it to ``__all__``
+(two lines per module, nothing else).
+"""
+from ._errors import *  # noqa: F403
+from ._errors import __all__ as _errors_all
+from ._param import *  # noqa: F403
+from ._param import __all__ as _param_all
+from ._world import *  # noqa: F403
+from ._world import __all__ as _world_all
+
+__all__ = [*_errors_all, *_param_all, *_world_all]

@@ -1,0 +1,579 @@
+"""Handler parameters: declared by annotation, resolved once, fetched by index.
+
+Design
+------
+A parameter is declared with a type alias over :data:`typing.Annotated`::
+
+    Res[T]     = Annotated[T, <res marker>]      # read access to the World's T
+    ResMut[T]  = Annotated[T, <res-mut marker>]  # write access: stamps T's changed_at
+    Local[T]   = Annotated[T, <local marker>]    # per-handler-instance state, T() initially
+    RegistryRef = Annotated[Registry, ...]       # build more handlers at dispatch time
+    Seq         = Annotated[int, ...]            # the World's current sequence number
+
+Type checkers erase ``Annotated`` metadata, so inside the handler body mypy and pyright see the
+parameter as plain ``T`` (``Res[T] | None`` as ``T | None``). At runtime the marker tells the
+World what to inject.
+
+Resolution happens once, when a handler or step is *built*: the annotations are read
+(``typing.get_type_hints(include_extras=True)``, so ``from __future__ import annotations``
+works), each resource type is looked up in the registry, and a missing required resource fails
+right there, naming the type and the function. Because resources are never replaced after
+registration, the resolved *objects* themselves are bound into the dispatcher.
+
+Dispatch is a small Python function generated for the parameter shape with ``exec`` (as
+``dataclasses`` does for ``__init__``): resource objects, the stamp list and the World are
+closure constants, ``ResMut`` stamps ``changed_at`` by list index, and the call passes the
+arguments positionally::
+
+    def step(e0):
+        _chg[3] = _w._seq            # one line per ResMut
+        return _fn(_p0, _p1, e0)
+
+No dict lookup, no signature inspection, no allocation but the call itself. The generated source
+depends only on the shape (parameter kinds, resource ids), so its compiled factory is cached and
+shared by every handler of that shape; building a handler is "resolve + call the factory",
+stamping one from a template is only "call the factory".
+
+Writes are detected at *access*: taking ``ResMut[T]`` means the handler intends to write, and
+``changed_at`` is stamped with the current sequence when the handler is dispatched (Bevy stamps
+on ``DerefMut``; Python cannot see in-place mutation, so the declaration is the signal). Write
+access to an immutable type (``int``, ``str``, a frozen dataclass...) is refused at build time;
+box such values in :class:`~nexusloop.world.Cell`.
+
+The shared entry point :func:`compile_step` (used by pipelines, DAGs and fan-outs) turns a
+function into a plain callable taking ``leading + trailing`` positional arguments and calling
+the function with the resolved parameters injected between them::
+
+    fn(lead_0, ..., <resources>, trail_0, ...)    # ctx first, resources, event last
+
+``trailing=0`` makes a step with no input. When the function takes no resource parameter and
+exactly ``leading + trailing`` positional ones, ``compile_step`` returns it unchanged. A wrong
+arity or a parameter that is neither raises :class:`~nexusloop.world.BuildError` naming the
+function. This signature is stable.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Final, TypeAlias, TypeVar, Union, get_args, get_origin
+
+from ._errors import BuildError, UnknownResourceError
+from ._world import Registry, default_for, is_immutable_type, type_name
+
+__all__ = [
+    "Local",
+    "ParamSpec",
+    "RegistryRef",
+    "Res",
+    "ResMut",
+    "Seq",
+    "compile_step",
+    "param_spec",
+]
+
+T = TypeVar("T")
+
+
+class _Marker:
+    """Identifies a parameter kind inside ``Annotated[...]`` metadata."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<world param {self.kind}>"
+
+
+_RES: Final = _Marker("Res")
+_RESMUT: Final = _Marker("ResMut")
+_LOCAL: Final = _Marker("Local")
+_REGISTRY: Final = _Marker("RegistryRef")
+_SEQ: Final = _Marker("Seq")
+
+#: Read access to the World's ``T``: ``def h(book: Res[Book], event: Quote)``.
+Res: TypeAlias = Annotated[T, _RES]
+#: Write access to the World's ``T``; dispatch stamps ``changed_at``:
+#: ``def h(count: ResMut[Cell[int]], event: int)``.
+ResMut: TypeAlias = Annotated[T, _RESMUT]
+#: Per-handler-instance state initialised with ``T()``: ``def h(seen: Local[set[str]], e: str)``.
+Local: TypeAlias = Annotated[T, _LOCAL]
+#: The registry, to build handlers while dispatching: ``def h(reg: RegistryRef, e: Conn)``.
+RegistryRef: TypeAlias = Annotated[Registry, _REGISTRY]
+#: The World's current sequence number: ``def h(seq: Seq, event: Fill)``.
+Seq: TypeAlias = Annotated[int, _SEQ]
+
+RES = "Res"
+RESMUT = "ResMut"
+LOCAL = "Local"
+REGISTRY = "RegistryRef"
+SEQ = "Seq"
+
+
+class ParamSpec(typing.NamedTuple):
+    """A parsed parameter declaration: its kind, its type key and whether it is optional."""
+
+    kind: str
+    key: Any
+    optional: bool
+
+    def describe(self) -> str:
+        """The declaration as the user wrote it (``ResMut[Counter] | None``)."""
+        if self.kind in (REGISTRY, SEQ):
+            return self.kind
+        text = f"{self.kind}[{type_name(self.key)}]"
+        return f"{text} | None" if self.optional else text
+
+
+def param_spec(annotation: Any) -> ParamSpec | None:
+    """Parse an annotation into a :class:`ParamSpec`, or None when it is not a World parameter.
+
+    Example::
+
+        param_spec(ResMut[Counter])          # ParamSpec('ResMut', Counter, False)
+        param_spec(Res[Counter] | None)      # ParamSpec('Res', Counter, True)
+        param_spec(int)                      # None
+    """
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        inner, *meta = get_args(annotation)
+        for m in meta:
+            if isinstance(m, _Marker):
+                return ParamSpec(m.kind, inner, False)
+        return None
+    if origin is Union or origin is types.UnionType:
+        args = get_args(annotation)
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            inner_spec = param_spec(rest[0])
+            if inner_spec is not None:
+                if inner_spec.kind not in (RES, RESMUT):
+                    raise BuildError(
+                        f"{inner_spec.describe()} | None: only Res and ResMut have optional forms"
+                    )
+                return inner_spec._replace(optional=True)
+        for a in rest:
+            if param_spec(a) is not None:
+                raise BuildError(
+                    f"{annotation!r}: a World parameter can only be combined with None"
+                )
+    return None
+
+
+# -- reading a function's parameters -----------------------------------------------------------
+
+def callable_name(fn: object) -> str:
+    """A readable name for error messages: ``module.qualname`` where known."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        name = type(fn).__qualname__
+    module = getattr(fn, "__module__", None)
+    if module and module not in ("builtins", "__main__"):
+        return f"{module}.{name}"
+    return str(name)
+
+
+def _closure_namespace(fn: Any) -> dict[str, Any]:
+    ns: dict[str, Any] = {}
+    code = getattr(fn, "__code__", None)
+    closure = getattr(fn, "__closure__", None)
+    if code is not None and closure:
+        for var, cell in zip(code.co_freevars, closure):
+            try:
+                ns[var] = cell.cell_contents
+            except ValueError:  # empty cell
+                pass
+    return ns
+
+
+def _annotation_target(fn: Any) -> Any:
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        return fn
+    call = getattr(type(fn), "__call__", None)
+    if inspect.isfunction(call):
+        return call
+    return fn
+
+
+def _resolve_annotations(fn: Any, name: str) -> dict[str, Any]:
+    """Parameter name -> resolved annotation (only parameters that have one)."""
+    target = _annotation_target(fn)
+    raw: dict[str, Any] = dict(getattr(inspect.unwrap(target), "__annotations__", None) or {})
+    if not raw:
+        return {}
+    localns = _closure_namespace(inspect.unwrap(target))
+    try:
+        return typing.get_type_hints(target, localns=localns, include_extras=True)
+    except Exception:
+        pass
+    # Some annotation does not resolve (e.g. one imported under TYPE_CHECKING): resolve one by
+    # one, so that only an unresolvable *World parameter* is an error.
+    module = sys.modules.get(getattr(target, "__module__", "") or "")
+    globalns = dict(getattr(module, "__dict__", {}))
+    globalns.update(getattr(inspect.unwrap(target), "__globals__", {}))
+    resolved: dict[str, Any] = {}
+    for pname, ann in raw.items():
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, globalns, localns)  # noqa: S307 - annotations are code
+            except Exception as exc:
+                ann = _Unresolved(ann, exc)
+        resolved[pname] = ann
+    return resolved
+
+
+class _Unresolved:
+    __slots__ = ("text", "error")
+
+    def __init__(self, text: str, error: Exception) -> None:
+        self.text = text
+        self.error = error
+
+
+def _looks_like_param(text: str) -> bool:
+    return any(w in text for w in ("Res[", "ResMut[", "Local[", "RegistryRef", "Seq"))
+
+
+class Signature(typing.NamedTuple):
+    """The parameters of a function, split into leading, World parameters and trailing."""
+
+    name: str
+    specs: list[ParamSpec]
+    is_async: bool
+
+
+def read_signature(
+    fn: Callable[..., Any],
+    *,
+    leading: int,
+    trailing: int,
+    params: Sequence[Any] | None,
+    name: str | None,
+    what: str = "step",
+) -> Signature | None:
+    """Split ``fn``'s parameters; None when ``fn``'s signature cannot be inspected."""
+    if not callable(fn):
+        raise BuildError(f"{what} {fn!r} is not callable")
+    fname = name or callable_name(fn)
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(type(fn), "__call__", None)
+    )
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        if params:
+            raise BuildError(
+                f"{what} {fname}: its signature cannot be inspected, so it cannot take "
+                "World parameters"
+            ) from None
+        return None
+    positional: list[inspect.Parameter] = []
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional.append(p)
+        elif p.kind is p.VAR_POSITIONAL:
+            raise BuildError(
+                f"{what} {fname}: *{p.name} is not supported; declare each parameter"
+            )
+        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
+            raise BuildError(
+                f"{what} {fname}: keyword-only parameter {p.name!r} has no default and would "
+                "never be passed"
+            )
+    outer = leading + trailing
+    if params is not None:
+        specs: list[ParamSpec] = []
+        for i, decl in enumerate(params):
+            spec = decl if isinstance(decl, ParamSpec) else param_spec(decl)
+            if spec is None:
+                raise BuildError(
+                    f"{what} {fname}: params[{i}] = {decl!r} is not a World parameter "
+                    "(Res[T], ResMut[T], Local[T], Res[T] | None, RegistryRef, Seq)"
+                )
+            specs.append(spec)
+        expected = outer + len(specs)
+        if not _arity_fits(positional, expected):
+            raise BuildError(
+                f"{what} {fname} takes {len(positional)} positional parameter(s) but "
+                f"{expected} are passed ({_layout(leading, len(specs), trailing)})"
+            )
+        _check_specs(specs, fname, what)
+        return Signature(fname, specs, is_async)
+
+    hints = _resolve_annotations(fn, fname)
+
+    def spec_of(p: inspect.Parameter) -> ParamSpec | None:
+        ann = hints.get(p.name, p.annotation)
+        if isinstance(ann, _Unresolved):
+            if _looks_like_param(ann.text):
+                raise BuildError(
+                    f"{what} {fname}: cannot resolve the annotation {ann.text!r} of parameter "
+                    f"{p.name!r} ({type(ann.error).__name__}: {ann.error}); define the types "
+                    "it names at module level, or pass params=[...]"
+                )
+            return None
+        if ann is inspect.Parameter.empty:
+            return None
+        try:
+            return param_spec(ann)
+        except BuildError as exc:
+            raise BuildError(f"{what} {fname}, parameter {p.name!r}: {exc}") from None
+
+    # The World parameters are the ones between the `leading` and the `trailing` positions.
+    n_middle = len(positional) - outer
+    if n_middle < 0:
+        raise BuildError(
+            f"{what} {fname} takes {len(positional)} positional parameter(s) but needs "
+            f"{_layout_needed(leading, trailing)}"
+        )
+    specs = []
+    for i, p in enumerate(positional):
+        spec = spec_of(p)
+        if i < leading or i >= leading + n_middle:
+            if spec is not None:
+                role = "context" if i < leading else "event"
+                raise BuildError(
+                    f"{what} {fname}: parameter {p.name!r} is declared {spec.describe()}, but "
+                    f"that position is the {role} ({_layout(leading, n_middle, trailing)}); "
+                    "World parameters go between the context and the event"
+                )
+            continue
+        if spec is None:
+            if p.annotation is inspect.Parameter.empty and p.name not in hints:
+                hint = (
+                    "lambdas cannot be annotated: pass params=[...]"
+                    if getattr(fn, "__name__", "") == "<lambda>"
+                    else "annotate it as Res[T], ResMut[T], Local[T], ... or pass params=[...]"
+                )
+                raise BuildError(
+                    f"{what} {fname}: parameter {p.name!r} has no annotation, so it is neither "
+                    f"a World parameter nor the event ({hint}); expected "
+                    f"{_layout(leading, n_middle, trailing)}"
+                )
+            ann = hints.get(p.name, p.annotation)
+            raise BuildError(
+                f"{what} {fname}: parameter {p.name!r} ({type_name(ann)}) is not a World "
+                f"parameter (Res[T], ResMut[T], Local[T], RegistryRef, Seq) and not the event; "
+                f"expected {_layout(leading, n_middle, trailing)}"
+            )
+        specs.append(spec)
+    _check_specs(specs, fname, what)
+    return Signature(fname, specs, is_async)
+
+
+def _arity_fits(positional: list[inspect.Parameter], n: int) -> bool:
+    required = sum(1 for p in positional if p.default is p.empty)
+    return required <= n <= len(positional)
+
+
+def _layout(leading: int, middle: int, trailing: int) -> str:
+    parts = []
+    if leading:
+        parts.append(f"{leading} context")
+    parts.append(f"{middle} World parameter(s)")
+    parts.append(f"{trailing} event/input" if trailing else "no event")
+    return ", ".join(parts)
+
+
+def _layout_needed(leading: int, trailing: int) -> str:
+    parts = []
+    if leading:
+        parts.append(f"{leading} context argument(s) first")
+    parts.append(
+        f"{trailing} event/input argument(s) last" if trailing else "no event argument"
+    )
+    return " and ".join(parts)
+
+
+def _check_specs(specs: list[ParamSpec], fname: str, what: str) -> None:
+    for spec in specs:
+        if spec.kind == RESMUT and is_immutable_type(spec.key):
+            raise BuildError(
+                f"{what} {fname}: {spec.describe()} asks to write {type_name(spec.key)}, which "
+                f"is immutable, so a write could never reach the World; register "
+                f"Cell(value) and declare ResMut[Cell[{type_name(spec.key)}]]"
+            )
+        if spec.kind in (RES, RESMUT, LOCAL) and isinstance(spec.key, TypeVar):
+            raise BuildError(
+                f"{what} {fname}: {spec.kind}[{spec.key}] names a type variable, not a type"
+            )
+
+
+# -- resolution and code generation -----------------------------------------------------------
+
+class Resolved(typing.NamedTuple):
+    """A signature resolved against a registry: what the generated dispatcher binds."""
+
+    name: str
+    is_async: bool
+    exprs: tuple[str, ...]      # one argument expression per World parameter
+    stamps: tuple[int, ...]     # resource ids stamped per dispatch
+    uses_seq: bool
+    bound: tuple[Any, ...]      # values of _p0.. (None placeholder where a Local goes)
+    locals_: tuple[tuple[int, Any], ...]  # (index into bound, key) of Local parameters
+
+
+def resolve(sig: Signature, registry: Registry) -> Resolved:
+    """Look every World parameter of ``sig`` up in ``registry`` (the build-time half)."""
+    world = registry.world
+    exprs: list[str] = []
+    stamps: list[int] = []
+    bound: list[Any] = []
+    locals_: list[tuple[int, Any]] = []
+    uses_seq = False
+    for spec in sig.specs:
+        kind = spec.kind
+        if kind == SEQ:
+            exprs.append("_SEQ_")
+            uses_seq = True
+            continue
+        if kind == REGISTRY:
+            exprs.append(f"_p{len(bound)}")
+            bound.append(registry)
+            continue
+        if kind == LOCAL:
+            exprs.append(f"_p{len(bound)}")
+            locals_.append((len(bound), spec.key))
+            bound.append(None)
+            continue
+        rid = registry.get_id(spec.key)
+        if rid is None:
+            if spec.optional:
+                exprs.append("None")
+                continue
+            raise UnknownResourceError(
+                registry._missing_message(spec.key, f"{sig.name} needs {spec.describe()}")
+            )
+        if kind == RESMUT and rid not in stamps:
+            stamps.append(rid)
+        exprs.append(f"_p{len(bound)}")
+        bound.append(world._values[rid])
+    return Resolved(
+        sig.name, sig.is_async, tuple(exprs), tuple(stamps), uses_seq, tuple(bound),
+        tuple(locals_),
+    )
+
+
+_FACTORIES: dict[str, Callable[..., Any]] = {}
+
+
+def _factory(
+    res: Resolved,
+    head: Sequence[str],
+    lead_exprs: Sequence[str],
+    trail: Sequence[str],
+    extra: Sequence[str],
+    spawn: bool,
+) -> Callable[..., Any]:
+    """The cached factory ``(_fn, _w, _chg, _grl, *extra, _p0, ...) -> dispatcher``."""
+    body: list[str] = []
+    seq_expr = "_w._seq"
+    if len(res.stamps) > 1 or (res.stamps and res.uses_seq):
+        body.append("_s = _w._seq")
+        seq_expr = "_s"
+    for rid in res.stamps:
+        body.append(f"_chg[{rid}] = {seq_expr}")
+    args = [*lead_exprs, *(e.replace("_SEQ_", seq_expr) for e in res.exprs), *trail]
+    call = f"_fn({', '.join(args)})"
+    if spawn:
+        call = f"_grl().create_task({call})"
+    body.append(f"return {call}")
+    params = ", ".join(["_fn", "_w", "_chg", "_grl", *extra,
+                        *(f"_p{i}" for i in range(len(res.bound)))])
+    src = (
+        f"def _make({params}):\n"
+        f"    def dispatch({', '.join(head)}):\n"
+        + "".join(f"        {line}\n" for line in body)
+        + "    return dispatch\n"
+    )
+    make = _FACTORIES.get(src)
+    if make is None:
+        ns: dict[str, Any] = {}
+        exec(compile(src, "<nexusloop.world dispatch>", "exec"), ns)  # noqa: S102
+        make = ns["_make"]
+        _FACTORIES[src] = make
+    return make
+
+
+class Stamper:
+    """Resolved parameters plus the cached factory: stamps out dispatchers without resolving.
+
+    The machinery shared by handlers, callbacks, templates and :func:`compile_step`.
+    """
+
+    __slots__ = ("fn", "resolved", "make", "fixed", "local_slots")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        resolved: Resolved,
+        registry: Registry,
+        *,
+        head: Sequence[str],
+        lead_exprs: Sequence[str],
+        trail: Sequence[str],
+        extra: Sequence[str] = (),
+        spawn: bool = False,
+    ) -> None:
+        self.fn = fn
+        self.resolved = resolved
+        self.make = _factory(resolved, head, lead_exprs, trail, extra, spawn)
+        world = registry.world
+        self.fixed = (fn, world, world._changed, asyncio.get_running_loop)
+        self.local_slots = resolved.locals_
+
+    def stamp(self, *extra: Any) -> Callable[..., Any]:
+        """A new dispatcher; each call gets fresh ``Local`` state."""
+        bound = self.resolved.bound
+        if self.local_slots:
+            values = list(bound)
+            for index, key in self.local_slots:
+                values[index] = default_for(key)
+            bound = tuple(values)
+        return self.make(*self.fixed, *extra, *bound)
+
+
+def compile_step(
+    fn: Callable[..., Any],
+    registry: Registry,
+    *,
+    leading: int = 0,
+    trailing: int = 1,
+    params: Sequence[Any] | None = None,
+    name: str | None = None,
+) -> Callable[..., Any]:
+    """Turn ``fn`` into a plain callable of ``leading + trailing`` positional arguments.
+
+    The callable calls ``fn(lead..., <World parameters>, trail...)``, the World parameters
+    resolved against ``registry`` now and injected at each call (``ResMut`` stamping
+    ``changed_at``, ``Local`` state owned by the returned callable). ``params`` declares the
+    World parameters explicitly (for lambdas); ``name`` is used in error messages.
+
+    Example::
+
+        def apply(book: ResMut[Book], quote: Quote) -> Book:
+            book.update(quote)
+            return book
+
+        step = compile_step(apply, world.registry)   # step(quote)
+        step(Quote(...))
+
+    Raises :class:`BuildError` (a TypeError) when ``fn``'s parameters do not fit and
+    :class:`UnknownResourceError` when a required resource is not registered.
+    """
+    if leading < 0 or trailing < 0:
+        raise ValueError("leading and trailing must be >= 0")
+    sig = read_signature(fn, leading=leading, trailing=trailing, params=params, name=name)
+    if sig is None or (not sig.specs and params is None):
+        return fn
+    resolved = resolve(sig, registry)
+    lead = [f"a{i}" for i in range(leading)]
+    trail = [f"e{i}" for i in range(trailing)]
+    return Stamper(
+        fn, resolved, registry, head=[*lead, *trail], lead_exprs=lead, trail=trail
+    ).stamp()
