@@ -1,0 +1,48 @@
+"""nexusloop: a drop-in asyncio event loop for latency-sensitive, single-threaded systems.
+
+Quick start::
+
+    import nexusloop
+
+    async def main():
+        ...
+
+    nexusloop.run(main())                     # like asyncio.run, on nexusloop
+    # or: asyncio.Runner(loop_factory=nexusloop.new_event_loop)
+
+The loop is imported lazily on first use, so ``import nexusloop.world`` or
+``import nexusloop.channels`` does not pay for (or depend on) the event loop.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["EventLoopPolicy", "Loop", "install", "new_event_loop", "run", "__version__"]
+
+_LAZY = {
+    "EventLoopPolicy": "nexusloop._entry",
+    "install": "nexusloop._entry",
+    "new_event_loop": "nexusloop._entry",
+    "run": "nexusloop._entry",
+    "Loop": "nexusloop.loop",
+}
+
+if TYPE_CHECKING:
+    from nexusloop._entry import EventLoopPolicy, install, new_event_loop, run
+    from nexusloop.loop import Loop
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nexusloop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,70 @@
+# Augmenting declarations for _loopcore.py (see that module's docstring).
+cimport cython
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from nexusloop._core._handles cimport Handle, TimerHandle, _new_handle, _new_timer
+from nexusloop._core._wheel cimport TimerWheel
+
+
+cdef inline double _c_monotonic() noexcept:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+
+
+cdef class LoopCore:
+    cdef list _rq
+    cdef Py_ssize_t _rq_mask
+    cdef Py_ssize_t _rq_head
+    cdef Py_ssize_t _rq_tail
+    cdef object _ts_queue
+    cdef public TimerWheel _wheel
+    cdef list _expired
+    cdef public dict _readers
+    cdef public dict _writers
+    cdef public bint _closed
+    cdef public bint _stopping
+    cdef public bint _debug
+    cdef public object _thread_id
+    cdef public double _event_time
+    cdef public Py_ssize_t _tasks_per_cycle
+    cdef public Py_ssize_t _event_interval
+    cdef public bint _busy_poll
+    cdef Py_ssize_t _ticks_since_poll
+    cdef bint _parked
+    cdef bint _wake_pending
+    cdef public object _current_handle
+    cdef public double slow_callback_duration
+    cdef public unsigned long long _stat_ticks
+    cdef public unsigned long long _stat_callbacks
+    cdef public unsigned long long _stat_polls
+    cdef public object _poller
+    cdef public int _wake_rfd
+    cdef public int _wake_wfd
+
+    cdef double _now(self)
+    cdef inline void _push(self, Handle handle)
+    cdef _grow(self)
+    cpdef _check_closed(self)
+    cpdef _check_callback(self, callback, str method)
+    cpdef _check_thread(self)
+    cpdef _call_soon_handle(self, Handle handle)
+    cpdef _write_to_self(self)
+    cdef TimerHandle _call_at(self, when, callback, tuple args, context, str method)
+    cdef _update_registration(self, int fd, int had)
+    cdef int _mask_of(self, int fd)
+    cdef Handle _add_io(self, dict table, fd, callback, tuple args)
+    cdef bint _remove_io(self, dict table, fd) except -1
+    @cython.locals(mask=int, handle=Handle)
+    cdef _poll(self, double timeout)
+    cpdef _drain_wakeups(self)
+    cdef _drain_threadsafe(self)
+    @cython.locals(ntodo=Py_ssize_t, index=Py_ssize_t, handle=Handle, rq=list, now=double, timer=TimerHandle)
+    cpdef _run_once(self)
+    @cython.locals(deadline=double, timeout=double)
+    cdef _park(self)
+    @cython.locals(ntodo=Py_ssize_t, index=Py_ssize_t, handle=Handle, t0=double, dt=double)
+    cdef _run_debug(self, Py_ssize_t ntodo)
+    cpdef _warn_slow(self, Handle handle, double dt)
+    cpdef _run_forever_core(self)
+    cpdef _close_core(self)

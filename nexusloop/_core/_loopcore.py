@@ -1,0 +1,535 @@
+"""The loop core: ready queue, timers, readiness dispatch and the tick.
+
+This module is the answer to "where does a callback go when I call ``call_soon``, and who runs
+it". Everything else in ``nexusloop.Loop`` (futures, tasks, executors, sockets, signals) is built
+on the handful of operations defined here.
+
+The ready queue
+    A ring buffer (a Python list whose length is a power of two, with head and tail counters).
+    Pushing and popping never allocate in the steady state and never move other entries, unlike
+    a list used as a queue; unlike ``collections.deque`` every operation is a typed index
+    computation in compiled mode. The ring is touched only by the loop's own thread. Callbacks
+    handed over by other threads (``call_soon_threadsafe``) go through a separate
+    ``collections.deque`` (atomic ``append``/``popleft``) that the tick drains into the ring.
+
+The tick (``_run_once``)
+    1. Drain the cross-thread queue.
+    2. I/O: when the ready queue is empty, park in the poller until the earliest timer deadline
+       (or forever). When work is pending, poll without blocking only every ``event_interval``
+       ticks: a busy loop does not pay an ``epoll_wait`` syscall per iteration, and I/O latency
+       stays bounded by ``event_interval`` ticks. ``busy_poll`` never parks.
+    3. Read the clock once (``event_time``) and move expired timers into the ready queue.
+    4. Run the callbacks that were ready when the tick started (asyncio's rule: callbacks
+       scheduled by these run in the next tick), at most ``tasks_per_cycle`` of them when that
+       limit is set.
+
+Waking a parked loop
+    ``call_soon_threadsafe`` writes to an eventfd (a pipe where eventfd is missing) only when the
+    loop is parked in the poller and no wake-up is already pending; a loop that is awake picks
+    the callback up at its next tick without any syscall. The loop sets ``_parked`` before its
+    final look at the cross-thread queue, so a producer either sees the loop parked (and wakes
+    it) or its callback is seen by that final look.
+
+Timers
+    ``call_at``/``call_later`` go to the hierarchical timer wheel (``_wheel.py``), which gives O(1)
+    schedule and cancel and never fires a timer before its deadline.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time as _time
+from typing import Any
+
+try:
+    import cython
+except ImportError:  # pragma: no cover
+    from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
+
+from nexusloop._core._handles import Handle, TimerHandle, _new_handle, _new_timer
+from nexusloop._core._poller import new_poller
+from nexusloop._core._wheel import TimerWheel
+
+_POLLIN = 0x001
+_POLLOUT = 0x004
+_MAX_TIMEOUT = 24 * 3600.0
+_WAKE_BYTES = (1).to_bytes(8, "little")
+_INF = float("inf")
+
+_monotonic = _time.monotonic
+_get_ident = threading.get_ident
+_deque = collections.deque
+
+
+def _fileobj_to_fd(fileobj: Any) -> int:
+    """Return the file descriptor of ``fileobj`` (an int or an object with ``fileno()``)."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+class LoopCore:
+    """The compiled heart of :class:`nexusloop.Loop` (see the module docstring)."""
+
+    def __init__(
+        self,
+        tasks_per_cycle: int = 0,
+        event_interval: int = 61,
+        busy_poll: bool = False,
+    ) -> None:
+        if tasks_per_cycle < 0:
+            raise ValueError("tasks_per_cycle must be >= 0 (0 means unlimited)")
+        if event_interval < 1:
+            raise ValueError("event_interval must be >= 1")
+        self._rq = [None] * 64
+        self._rq_mask = 63
+        self._rq_head = 0
+        self._rq_tail = 0
+        self._ts_queue = _deque()
+        self._wheel = TimerWheel(self._now())
+        self._expired = []
+        self._readers = {}
+        self._writers = {}
+        self._closed = False
+        self._stopping = False
+        self._debug = False
+        self._thread_id = None
+        self._event_time = self._now()
+        self._tasks_per_cycle = tasks_per_cycle
+        self._event_interval = event_interval
+        self._busy_poll = bool(busy_poll)
+        self._ticks_since_poll = 0
+        self._parked = False
+        self._wake_pending = False
+        self._current_handle = None
+        self.slow_callback_duration = 0.1
+        self._stat_ticks = 0
+        self._stat_callbacks = 0
+        self._stat_polls = 0
+        self._poller = new_poller()
+        if hasattr(os, "eventfd"):
+            self._wake_rfd = self._wake_wfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        else:  # pragma: no cover - macOS
+            self._wake_rfd, self._wake_wfd = os.pipe()
+            os.set_blocking(self._wake_rfd, False)
+            os.set_blocking(self._wake_wfd, False)
+        self._poller.register(self._wake_rfd, _POLLIN)
+
+    # ------------------------------------------------------------------ clock
+
+    def _now(self) -> float:
+        if cython.compiled:
+            return _c_monotonic()
+        return _monotonic()
+
+    def time(self) -> float:
+        """Return the loop's current time (``time.monotonic()`` seconds)."""
+        if cython.compiled:
+            return _c_monotonic()
+        return _monotonic()
+
+    def event_time(self) -> float:
+        """The time captured at the start of the current tick (no clock read)."""
+        return self._event_time
+
+    # ------------------------------------------------------------ ready queue
+
+    def _push(self, handle: Handle) -> None:
+        if self._rq_tail - self._rq_head > self._rq_mask:
+            self._grow()
+        self._rq[self._rq_tail & self._rq_mask] = handle
+        self._rq_tail += 1
+
+    def _grow(self) -> None:
+        old = self._rq
+        size = self._rq_mask + 1
+        new = [None] * (size * 2)
+        head = self._rq_head
+        for i in range(size):
+            new[i] = old[(head + i) & self._rq_mask]
+        self._rq = new
+        self._rq_mask = size * 2 - 1
+        self._rq_head = 0
+        self._rq_tail = size
+
+    def _ready_count(self) -> int:
+        return self._rq_tail - self._rq_head
+
+    # ------------------------------------------------------------- scheduling
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Handle:
+        """Schedule ``callback(*args)`` to run in the next tick (``asyncio`` semantics)."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+            handle = Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+        else:
+            if not callable(callback):
+                self._check_callback(callback, "call_soon")
+            handle = _new_handle(self, callback, args, context)
+        self._push(handle)
+        return handle
+
+    def _call_soon_handle(self, handle: Handle) -> None:
+        """Queue an existing handle (used by readiness dispatch and signals)."""
+        self._push(handle)
+
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Handle:
+        """Like :meth:`call_soon`, callable from any thread; wakes the loop only if parked."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+            handle = Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+        else:
+            if not callable(callback):
+                self._check_callback(callback, "call_soon_threadsafe")
+            handle = _new_handle(self, callback, args, context)
+        if self._thread_id is not None and _get_ident() == self._thread_id:
+            self._push(handle)
+            return handle
+        self._ts_queue.append(handle)
+        if self._parked and not self._wake_pending:
+            self._wake_pending = True
+            self._write_to_self()
+        return handle
+
+    def _write_to_self(self) -> None:
+        try:
+            os.write(self._wake_wfd, _WAKE_BYTES)
+        except (BlockingIOError, InterruptedError):
+            pass  # already readable: the loop will wake up anyway
+        except OSError:
+            if not self._closed:
+                raise
+
+    def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> TimerHandle:
+        """Schedule ``callback(*args)`` after ``delay`` seconds (``asyncio`` semantics)."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        timer = self._call_at(self.time() + delay, callback, args, context, "call_later")
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def call_at(self, when: Any, callback: Any, *args: Any, context: Any = None) -> TimerHandle:
+        """Schedule ``callback(*args)`` at loop time ``when`` (``asyncio`` semantics)."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        timer = self._call_at(when, callback, args, context, "call_at")
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def _call_at(self, when: Any, callback: Any, args: Any, context: Any, method: str) -> TimerHandle:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        deadline = float(when)
+        if deadline != deadline:
+            raise ValueError(f"{method}(): the time must not be NaN")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, method)
+            timer = TimerHandle(deadline, callback, args, self, context)
+        else:
+            if not callable(callback):
+                self._check_callback(callback, method)
+            timer = _new_timer(deadline, self, callback, args, context)
+        self._wheel.insert(timer)
+        return timer
+
+    def _check_callback(self, callback: Any, method: str) -> None:
+        from asyncio import coroutines
+
+        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        if not callable(callback):
+            raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+    def _check_thread(self) -> None:
+        """In debug mode: RuntimeError when called from a thread other than the loop's."""
+        if self._thread_id is None:
+            return
+        if _get_ident() != self._thread_id:
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other "
+                "than the current one"
+            )
+
+    # -------------------------------------------------------------- readiness
+
+    def _update_registration(self, fd: int, had: int) -> None:
+        mask = 0
+        if fd in self._readers:
+            mask |= _POLLIN
+        if fd in self._writers:
+            mask |= _POLLOUT
+        poller = self._poller
+        if mask == 0:
+            if had:
+                try:
+                    poller.unregister(fd)
+                except (OSError, ValueError, KeyError):
+                    pass  # fd already closed: the kernel dropped it
+        elif had == 0:
+            try:
+                poller.register(fd, mask)
+            except FileExistsError:
+                poller.modify(fd, mask)
+        else:
+            try:
+                poller.modify(fd, mask)
+            except FileNotFoundError:
+                # The fd was closed and reused since it was registered.
+                poller.register(fd, mask)
+
+    def _mask_of(self, fd: int) -> int:
+        mask = 0
+        if fd in self._readers:
+            mask |= _POLLIN
+        if fd in self._writers:
+            mask |= _POLLOUT
+        return mask
+
+    def _add_io(self, table: dict, fd: Any, callback: Any, args: Any) -> Handle:
+        self._check_closed()
+        fileno = _fileobj_to_fd(fd)
+        if self._debug:
+            self._check_thread()
+        handle = Handle(callback, args, self, None)
+        old = table.get(fileno)
+        if old is None:
+            had = self._mask_of(fileno)
+            table[fileno] = handle
+            try:
+                self._update_registration(fileno, had)
+            except BaseException:
+                del table[fileno]
+                raise
+        else:
+            table[fileno] = handle
+            old.cancel()
+        return handle
+
+    def _remove_io(self, table: dict, fd: Any) -> bool:
+        if self._closed:
+            return False
+        fileno = _fileobj_to_fd(fd)
+        if self._debug:
+            self._check_thread()
+        old = table.get(fileno)
+        if old is None:
+            return False
+        had = self._mask_of(fileno)
+        del table[fileno]
+        self._update_registration(fileno, had)
+        old.cancel()
+        return True
+
+    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:
+        """Call ``callback(*args)`` whenever ``fd`` is readable."""
+        self._add_io(self._readers, fd, callback, args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        """Stop watching ``fd`` for reading; True if it was watched."""
+        return self._remove_io(self._readers, fd)
+
+    def add_writer(self, fd: Any, callback: Any, *args: Any) -> None:
+        """Call ``callback(*args)`` whenever ``fd`` is writable."""
+        self._add_io(self._writers, fd, callback, args)
+
+    def remove_writer(self, fd: Any) -> bool:
+        """Stop watching ``fd`` for writing; True if it was watched."""
+        return self._remove_io(self._writers, fd)
+
+    def _poll(self, timeout: float) -> None:
+        self._stat_polls += 1
+        self._ticks_since_poll = 0
+        events = self._poller.poll(timeout)
+        if not events:
+            return
+        readers = self._readers
+        writers = self._writers
+        for fd, mask in events:
+            if fd == self._wake_rfd:
+                self._drain_wakeups()
+                continue
+            if mask & ~_POLLOUT:
+                handle = readers.get(fd)
+                if handle is not None:
+                    if handle._cancelled:
+                        self._remove_io(readers, fd)
+                    else:
+                        self._push(handle)
+            if mask & ~_POLLIN:
+                handle = writers.get(fd)
+                if handle is not None:
+                    if handle._cancelled:
+                        self._remove_io(writers, fd)
+                    else:
+                        self._push(handle)
+
+    def _drain_wakeups(self) -> None:
+        while True:
+            try:
+                data = os.read(self._wake_rfd, 4096)
+            except (BlockingIOError, InterruptedError):
+                break
+            if len(data) < 4096:
+                break
+        # Clear only after draining: a producer that sets the flag later also writes.
+        self._wake_pending = False
+
+    # --------------------------------------------------------------- the tick
+
+    def _drain_threadsafe(self) -> None:
+        queue = self._ts_queue
+        while queue:
+            self._push(queue.popleft())
+
+    def _run_once(self) -> None:
+        self._stat_ticks += 1
+        if self._ts_queue:
+            self._drain_threadsafe()
+        if self._rq_tail != self._rq_head or self._stopping:
+            if self._busy_poll or self._ticks_since_poll >= self._event_interval:
+                self._poll(0)
+            else:
+                self._ticks_since_poll += 1
+        else:
+            self._park()
+            if self._ts_queue:
+                self._drain_threadsafe()
+        now = self._now()
+        self._event_time = now
+        wheel = self._wheel
+        if wheel.next_deadline() <= now:
+            expired = self._expired
+            wheel.pop_expired(now, expired)
+            for timer in expired:
+                self._push(timer)
+            expired.clear()
+        ntodo = self._rq_tail - self._rq_head
+        if self._tasks_per_cycle and ntodo > self._tasks_per_cycle:
+            ntodo = self._tasks_per_cycle
+        rq = self._rq
+        if self._debug:
+            self._run_debug(ntodo)
+            return
+        self._stat_callbacks += ntodo
+        while ntodo:
+            ntodo -= 1
+            index = self._rq_head & self._rq_mask
+            handle = rq[index]
+            rq[index] = None
+            self._rq_head += 1
+            if not handle._cancelled:
+                handle._run()
+            rq = self._rq  # a callback may have grown the ring
+
+    def _park(self) -> None:
+        if self._busy_poll:
+            self._poll(0)
+            return
+        self._parked = True
+        try:
+            if self._ts_queue:
+                timeout = 0.0
+            else:
+                deadline = self._wheel.next_deadline()
+                if deadline == _INF:
+                    timeout = -1.0
+                else:
+                    timeout = deadline - self._now()
+                    if timeout < 0:
+                        timeout = 0.0
+                    elif timeout > _MAX_TIMEOUT:
+                        timeout = _MAX_TIMEOUT
+            self._poll(timeout)
+        finally:
+            self._parked = False
+
+    def _run_debug(self, ntodo: int) -> None:
+        self._stat_callbacks += ntodo
+        while ntodo:
+            ntodo -= 1
+            index = self._rq_head & self._rq_mask
+            handle = self._rq[index]
+            self._rq[index] = None
+            self._rq_head += 1
+            if handle._cancelled:
+                continue
+            self._current_handle = handle
+            try:
+                t0 = self.time()
+                handle._run()
+                dt = self.time() - t0
+                if dt >= self.slow_callback_duration:
+                    self._warn_slow(handle, dt)
+            finally:
+                self._current_handle = None
+
+    def _warn_slow(self, handle: Handle, dt: float) -> None:
+        raise NotImplementedError  # provided by nexusloop.Loop
+
+    def _run_forever_core(self) -> None:
+        """Tick until ``stop()``; the caller sets up and tears down the running state."""
+        try:
+            while True:
+                self._run_once()
+                if self._stopping:
+                    break
+        finally:
+            self._stopping = False
+
+    def stop(self) -> None:
+        """Stop after the current tick (``asyncio`` semantics)."""
+        self._stopping = True
+
+    # ------------------------------------------------------------- lifecycle
+
+    def _close_core(self) -> None:
+        """Drop queued work and release the poller and wake-up fds."""
+        rq = self._rq
+        while self._rq_head != self._rq_tail:
+            rq[self._rq_head & self._rq_mask] = None
+            self._rq_head += 1
+        self._ts_queue.clear()
+        self._wheel.clear()
+        for table in (self._readers, self._writers):
+            for handle in table.values():
+                handle.cancel()
+            table.clear()
+        self._poller.close()
+        os.close(self._wake_rfd)
+        if self._wake_wfd != self._wake_rfd:
+            os.close(self._wake_wfd)
+
+    def _core_stats(self) -> dict:
+        return {
+            "ticks": self._stat_ticks,
+            "callbacks": self._stat_callbacks,
+            "polls": self._stat_polls,
+            "ready": self._rq_tail - self._rq_head,
+            "timers": len(self._wheel),
+            "readers": len(self._readers),
+            "writers": len(self._writers),
+        }

@@ -1,0 +1,332 @@
+"""``nexusloop.Loop``: asyncio's ``AbstractEventLoop`` API over the compiled core.
+
+The hot operations (``call_soon``, ``call_later``, ``call_at``, ``call_soon_threadsafe``,
+``time``, readiness registration, the tick) live in :mod:`nexusloop._core._loopcore`. This module
+adds the lifecycle (``run_forever``, ``run_until_complete``, ``close``), futures and tasks, the
+exception-handler API, debug mode and async-generator bookkeeping, with the semantics of
+CPython's ``asyncio.BaseEventLoop``. Sockets, executors/DNS and signals come from the mixins in
+``_sock.py``, ``_executor.py`` and ``_signals.py``.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import traceback
+import warnings
+import weakref
+from asyncio import coroutines, events, futures, tasks
+from asyncio.log import logger
+from typing import Any, Callable, Optional
+
+from nexusloop._core import load as _load
+from nexusloop._executor import ExecutorMixin
+from nexusloop._signals import SignalMixin
+from nexusloop._sock import SockMixin
+
+_loopcore = _load("_loopcore")
+LoopCore = _loopcore.LoopCore
+
+__all__ = ["Loop"]
+
+_DEBUG_STACK_DEPTH = 10
+
+
+def _run_until_complete_cb(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        exc = fut.exception()
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            # run_forever() is already unwinding with this exception: don't stop twice.
+            return
+    futures._get_loop(fut).stop()
+
+
+def _format_handle(handle: Any) -> str:
+    callback = handle._callback
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, tasks.Task):
+        return repr(owner)
+    return str(handle)
+
+
+class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEventLoop):
+    """A drop-in asyncio event loop.
+
+    Use it like any asyncio loop::
+
+        import asyncio, nexusloop
+        asyncio.run(main(), loop_factory=nexusloop.new_event_loop)
+
+    Options (keyword-only): ``tasks_per_cycle`` (max callbacks per tick, 0 = all that are
+    ready, as asyncio), ``event_interval`` (ticks between non-blocking I/O polls while work is
+    pending), ``busy_poll`` (never park in the poller), ``world`` (a ``nexusloop.world.World``
+    the loop carries; available as ``loop.world``).
+    """
+
+    def __init__(
+        self,
+        *,
+        tasks_per_cycle: int = 0,
+        event_interval: int = 61,
+        busy_poll: bool = False,
+        world: Any = None,
+    ) -> None:
+        LoopCore.__init__(self, tasks_per_cycle, event_interval, busy_poll)
+        self._task_factory: Optional[Callable[..., Any]] = None
+        self._exception_handler: Optional[Callable[..., Any]] = None
+        self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._coroutine_origin_tracking_enabled = False
+        self._coroutine_origin_tracking_saved_depth: Optional[int] = None
+        self._clock_resolution = __import__("time").get_clock_info("monotonic").resolution
+        self._debug = coroutines._is_debug_mode()
+        self.world = world
+        self._init_executor_state()
+        self._init_signal_state()
+
+    def __repr__(self) -> str:
+        return (
+            f"<{self.__class__.__name__} running={self.is_running()} "
+            f"closed={self.is_closed()} debug={self.get_debug()}>"
+        )
+
+    def __del__(self, _warn: Callable[..., Any] = warnings.warn) -> None:
+        if not self.is_closed():
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    # ------------------------------------------------------------- running
+
+    def _check_running(self) -> None:
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if events._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
+    def run_forever(self) -> None:
+        """Run until :meth:`stop` is called."""
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            events._set_running_loop(self)
+            self._run_forever_core()
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_hooks)
+
+    def run_until_complete(self, future: Any) -> Any:
+        """Run until ``future`` (a future, task or coroutine) is done; return its result."""
+        self._check_closed()
+        self._check_running()
+        new_task = not futures.isfuture(future)
+        future = tasks.ensure_future(future, loop=self)
+        if new_task:
+            # An exception escaping run_forever() must not also be logged as "never retrieved".
+            future._log_destroy_pending = False
+        future.add_done_callback(_run_until_complete_cb)
+        try:
+            self.run_forever()
+        except BaseException:
+            if new_task and future.done() and not future.cancelled():
+                future.exception()  # mark it retrieved
+            raise
+        finally:
+            future.remove_done_callback(_run_until_complete_cb)
+        if not future.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return future.result()
+
+    def is_running(self) -> bool:
+        return self._thread_id is not None
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Close the loop: drop pending callbacks, release fds, shut the default executor down."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            logger.debug("Close %r", self)
+        self._close_signal_state()
+        self._closed = True
+        self._close_core()
+        self._close_executor_state()
+
+    # ------------------------------------------------------ futures and tasks
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return futures.Future(loop=self)
+
+    def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
+        """Schedule a coroutine object; return a task (honours the task factory)."""
+        self._check_closed()
+        if self._task_factory is None:
+            task = tasks.Task(coro, loop=self, name=name, context=context)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+        else:
+            if context is None:
+                task = self._task_factory(self, coro)
+            else:
+                task = self._task_factory(self, coro, context=context)
+            tasks._set_task_name(task, name)
+        return task
+
+    def set_task_factory(self, factory: Optional[Callable[..., Any]]) -> None:
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self) -> Optional[Callable[..., Any]]:
+        return self._task_factory
+
+    # ----------------------------------------------------- exception handling
+
+    def get_exception_handler(self) -> Optional[Callable[..., Any]]:
+        return self._exception_handler
+
+    def set_exception_handler(self, handler: Optional[Callable[..., Any]]) -> None:
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        """Log ``context`` the way asyncio's default handler does."""
+        message = context.get("message") or "Unhandled exception in event loop"
+        exception = context.get("exception")
+        exc_info: Any = False
+        if exception is not None:
+            exc_info = (type(exception), exception, exception.__traceback__)
+        current = self._current_handle
+        if (
+            "source_traceback" not in context
+            and current is not None
+            and current._source_traceback
+        ):
+            context["handle_traceback"] = current._source_traceback
+        lines = [message]
+        for key in sorted(context):
+            if key in ("message", "exception"):
+                continue
+            value = context[key]
+            if key == "source_traceback":
+                text = "".join(traceback.format_list(value)).rstrip()
+                value = "Object created at (most recent call last):\n" + text
+            elif key == "handle_traceback":
+                text = "".join(traceback.format_list(value)).rstrip()
+                value = "Handle created at (most recent call last):\n" + text
+            else:
+                value = repr(value)
+            lines.append(f"{key}: {value}")
+        logger.error("\n".join(lines), exc_info=exc_info)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        """Pass ``context`` to the installed exception handler (or the default one)."""
+        if self._exception_handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler", exc_info=True)
+            return
+        try:
+            self._exception_handler(self, context)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            try:
+                self.default_exception_handler(
+                    {
+                        "message": "Unhandled error in exception handler",
+                        "exception": exc,
+                        "context": context,
+                    }
+                )
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error(
+                    "Exception in default exception handler while handling an "
+                    "unexpected error in custom exception handler",
+                    exc_info=True,
+                )
+
+    # ---------------------------------------------------------------- debug
+
+    def get_debug(self) -> bool:
+        return bool(self._debug)
+
+    def set_debug(self, enabled: bool) -> None:
+        self._debug = bool(enabled)
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
+
+    def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
+        if bool(enabled) == bool(self._coroutine_origin_tracking_enabled):
+            return
+        if enabled:
+            self._coroutine_origin_tracking_saved_depth = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(_DEBUG_STACK_DEPTH)
+        else:
+            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth)
+        self._coroutine_origin_tracking_enabled = enabled
+
+    def _warn_slow(self, handle: Any, dt: float) -> None:
+        logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
+
+    # ------------------------------------------------------ async generators
+
+    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after "
+                f"loop.shutdown_asyncgens() call",
+                ResourceWarning,
+                source=self,
+            )
+        self._asyncgens.add(agen)
+
+    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    async def shutdown_asyncgens(self) -> None:
+        """Close every async generator still alive on this loop."""
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        closing = list(self._asyncgens)
+        self._asyncgens.clear()
+        results = await tasks.gather(*[agen.aclose() for agen in closing], return_exceptions=True)
+        for result, agen in zip(results, closing):
+            if isinstance(result, Exception):
+                self.call_exception_handler(
+                    {
+                        "message": f"an error occurred during closing of "
+                        f"asynchronous generator {agen!r}",
+                        "exception": result,
+                        "asyncgen": agen,
+                    }
+                )
+
+    # ----------------------------------------------------------- statistics
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the loop core: ticks, callbacks run, I/O polls, queue sizes."""
+        return self._core_stats()
