@@ -1,0 +1,662 @@
+#!/usr/bin/env python3
+"""nexusloop benchmark runner: the single entry point of ``benchmarks/``.
+
+Loop suite (default)::
+
+    python benchmarks/run.py [--loops asyncio,uvloop,nexusloop,nexusloop-pure]
+                             [--workloads call_soon_chain,timers_pending_*,...]
+                             [--repeat 3] [--quick] [--json out.json] [--markdown]
+
+Every (workload, loop, repetition) runs in a fresh subprocess (``run.py --child ...``) that
+prints one JSON line; the parent takes the median of the repetitions and prints ops/s and the
+ratio to stock asyncio measured in the same run. ``--markdown`` prints the tables with a header
+block (command, date, machine, versions) ready for ``docs/benchmarks.md``.
+
+World suite::
+
+    python benchmarks/run.py world ...      # delegates to benchmarks/world.py main(argv)
+
+See benchmarks/README.md for what each workload measures.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import fnmatch
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from typing import Any, Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCRIPT = os.path.abspath(__file__)
+
+#: The loops measured by default, in column order.
+CORE_LOOPS = ["asyncio", "uvloop", "nexusloop", "nexusloop-pure"]
+#: Other asyncio-compatible loops picked up automatically when importable: name -> (module, factory).
+EXTRA_LOOPS = {
+    "rloop": ("rloop", "new_event_loop"),
+}
+BASELINE = "asyncio"
+PURE_ENV = "NEXUSLOOP_NO_EXTENSIONS"
+
+#: Cells whose repetitions spread more than this (max-min over median) get a dagger.
+NOISY_SPREAD = 0.15
+#: The timer-cost target: ns/op at 1M pending within this factor of 1k pending.
+FLAT_TARGET = 1.5
+
+
+# =============================================================================================
+# Child side: build one loop, run one workload once, print one JSON line.
+
+
+def _nexusloop_core_status() -> Dict[str, Any]:
+    """Which ``nexusloop._core`` modules are loaded, and whether each is compiled."""
+    core_pkg = sys.modules.get("nexusloop._core")
+    is_compiled = getattr(core_pkg, "is_compiled", None)
+    modules = {}
+    for name, mod in sorted(sys.modules.items()):
+        if mod is None or not name.startswith("nexusloop._core."):
+            continue
+        if is_compiled is not None:
+            compiled = bool(is_compiled(mod))
+        else:
+            compiled = not (getattr(mod, "__file__", "") or "").endswith(".py")
+        modules[name] = {"file": getattr(mod, "__file__", None), "compiled": compiled}
+    return {
+        "core_modules": modules,
+        "compiled": bool(modules) and all(m["compiled"] for m in modules.values()),
+    }
+
+
+def _make_loop(name: str) -> tuple:
+    """Return (loop, info) for a loop name; raises ModuleNotFoundError/LookupError if absent."""
+    import asyncio
+
+    info: Dict[str, Any] = {}
+    if name == "asyncio":
+        loop = asyncio.new_event_loop()
+        info["version"] = platform.python_version()
+    elif name == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+        info["version"] = getattr(uvloop, "__version__", "?")
+    elif name in ("nexusloop", "nexusloop-pure"):
+        sys.path.insert(0, ROOT)  # measure the tree this runner sits in
+        import nexusloop
+
+        factory = getattr(nexusloop, "new_event_loop", None)
+        if factory is None:
+            raise LookupError("nexusloop.new_event_loop does not exist yet")
+        loop = factory()
+        info["version"] = getattr(nexusloop, "__version__", "?")
+        info["file"] = getattr(nexusloop, "__file__", None)
+        info.update(_nexusloop_core_status())
+        info["pure_requested"] = os.environ.get(PURE_ENV, "") not in ("", "0")
+    elif name in EXTRA_LOOPS:
+        modname, factory_name = EXTRA_LOOPS[name]
+        mod = importlib.import_module(modname)
+        loop = getattr(mod, factory_name)()
+        info["version"] = getattr(mod, "__version__", "?")
+    else:
+        raise LookupError(f"unknown loop {name!r}")
+    info["loop_class"] = f"{type(loop).__module__}.{type(loop).__qualname__}"
+    return loop, info
+
+
+def _close_loop(loop: Any) -> None:
+    import asyncio
+
+    try:
+        if not loop.is_closed():
+            loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def child_main(argv: List[str]) -> int:
+    p = argparse.ArgumentParser(prog="run.py --child")
+    p.add_argument("--child", action="store_true")
+    p.add_argument("--loop", required=True)
+    p.add_argument("--workload")
+    p.add_argument("--size", type=float)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--probe", action="store_true", help="only report availability and versions")
+    a = p.parse_args(argv)
+    out: Dict[str, Any] = {"loop": a.loop, "workload": a.workload}
+
+    def emit(code: int) -> int:
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+        return code
+
+    import asyncio
+
+    try:
+        loop, info = _make_loop(a.loop)
+    except ModuleNotFoundError as exc:
+        out.update(status="unavailable", reason=f"not installed ({exc.name})")
+        return emit(0)
+    except LookupError as exc:
+        out.update(status="unavailable", reason=str(exc))
+        return emit(0)
+    except Exception as exc:  # a loop that fails to even construct is an error, not absent
+        out.update(status="error", error=f"{type(exc).__name__}: {exc}",
+                   traceback=traceback.format_exc())
+        return emit(1)
+    out["info"] = info
+    try:
+        asyncio.set_event_loop(loop)
+        if a.probe:
+            out["status"] = "ok"
+            return emit(0)
+        import _workloads as W
+
+        fn = W.WORKLOADS[a.workload]
+        size = a.size if a.size is not None else W.size_for(a.workload, a.quick)
+        if a.workload != "timer_lateness":
+            size = int(size)
+        res = fn(loop, size)
+        out.update(res)
+        out["size"] = size
+        out["rate"] = res["ops"] / res["seconds"] if res["seconds"] > 0 else 0.0
+        out["status"] = "ok"
+        # Modules of nexusloop._core may be imported lazily: look again after the run.
+        if a.loop.startswith("nexusloop"):
+            info.update(_nexusloop_core_status())
+        return emit(0)
+    except Exception as exc:
+        out.update(status="error", error=f"{type(exc).__name__}: {exc}",
+                   traceback=traceback.format_exc())
+        return emit(1)
+    finally:
+        try:
+            _close_loop(loop)
+        except Exception:
+            pass
+
+
+# =============================================================================================
+# Parent side
+
+
+def _child_env(loop_name: str) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.pop(PURE_ENV, None)
+    if loop_name == "nexusloop-pure":
+        env[PURE_ENV] = "1"
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def _spawn(loop_name: str, extra: List[str], timeout: float) -> Dict[str, Any]:
+    cmd = [sys.executable, SCRIPT, "--child", "--loop", loop_name] + extra
+    try:
+        proc = subprocess.run(cmd, env=_child_env(loop_name), capture_output=True, text=True,
+                              timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "error": f"timeout after {timeout:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        return {"status": "error", "error": f"child exited {proc.returncode} without a result",
+                "stderr": "\n".join(tail)}
+    try:
+        res = json.loads(lines[-1])
+    except ValueError as exc:
+        return {"status": "error", "error": f"bad child output: {exc}"}
+    if proc.stderr.strip():
+        res["stderr"] = proc.stderr.strip()[-2000:]
+    return res
+
+
+def _installed_extras() -> List[str]:
+    return [name for name, (mod, _) in EXTRA_LOOPS.items()
+            if importlib.util.find_spec(mod) is not None]
+
+
+def _select_workloads(spec: Optional[str], all_names: List[str]) -> List[str]:
+    if not spec:
+        return list(all_names)
+    chosen: List[str] = []
+    for pat in (s.strip() for s in spec.split(",")):
+        if not pat:
+            continue
+        hits = [n for n in all_names if fnmatch.fnmatchcase(n, pat)]
+        if not hits:
+            hits = [n for n in all_names if n.startswith(pat)]
+        if not hits:
+            raise SystemExit(f"unknown workload {pat!r}; known: {', '.join(all_names)}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return [n for n in all_names if n in chosen]  # canonical order
+
+
+def _fmt_rate(r: Optional[float]) -> str:
+    if r is None:
+        return "-"
+    for div, suf in ((1e6, "M"), (1e3, "k")):
+        if r >= div:
+            return f"{r / div:.2f}{suf}"
+    return f"{r:.0f}"
+
+
+def _fmt_ns(ns: Optional[float]) -> str:
+    if ns is None:
+        return "-"
+    if ns >= 10000:
+        return f"{ns / 1000:.1f} us"
+    return f"{ns:.0f} ns"
+
+
+def _fmt_us(us: Optional[float]) -> str:
+    if us is None:
+        return "-"
+    if abs(us) >= 10000:
+        return f"{us / 1000:.1f} ms"
+    return f"{us:.0f} us"
+
+
+def _machine_info() -> Dict[str, Any]:
+    try:
+        uname = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        uname = " ".join(platform.uname()[i] for i in (0, 2, 4))
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        cpu = platform.processor() or "?"
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {"uname": uname, "cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable,
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "executable": sys.executable}
+
+
+def _git_rev() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "nexusloop"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "") if rev else "?"
+    except OSError:
+        return "?"
+
+
+class Summary:
+    """Medians and ratios per (workload, loop)."""
+
+    def __init__(self, workloads: List[str], loops: List[str], runs: Dict[tuple, List[dict]]):
+        self.workloads = workloads
+        self.loops = loops
+        self.runs = runs
+        self.cells: Dict[tuple, Dict[str, Any]] = {}
+        for w in workloads:
+            for lp in loops:
+                self.cells[(w, lp)] = self._cell(runs.get((w, lp), []))
+        for w in workloads:
+            base = self.cells[(w, BASELINE)].get("rate") if BASELINE in loops else None
+            for lp in loops:
+                c = self.cells[(w, lp)]
+                if base and c.get("rate"):
+                    c["ratio"] = c["rate"] / base
+
+    @staticmethod
+    def _cell(reps: List[dict]) -> Dict[str, Any]:
+        ok = [r for r in reps if r.get("status") == "ok"]
+        if not ok:
+            errs = [r.get("error", r.get("reason", "?")) for r in reps]
+            return {"status": "error" if reps else "missing", "errors": errs}
+        rates = [r["rate"] for r in ok]
+        med = statistics.median(rates)
+        cell: Dict[str, Any] = {
+            "status": "ok", "rate": med, "rates": rates, "n": len(ok),
+            "failed": len(reps) - len(ok), "unit": ok[0].get("unit"),
+            "spread": (max(rates) - min(rates)) / med if med else 0.0,
+        }
+        if "ns_per_op" in ok[0]:
+            cell["ns_per_op"] = statistics.median(r["ns_per_op"] for r in ok)
+        if "lateness_us" in ok[0]:
+            cell["lateness_us"] = {
+                k: statistics.median(r["lateness_us"][k] for r in ok)
+                for k in ("p50", "p99", "max")
+            }
+            cell["lateness_clock"] = ok[0].get("lateness_clock")
+        return cell
+
+
+def _table(headers: List[str], rows: List[List[str]], markdown: bool) -> str:
+    if markdown:
+        out = ["| " + " | ".join(headers) + " |",
+               "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(out)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i])
+                     for i, h in enumerate(headers))
+    out = [line, "-" * len(line)]
+    for r in rows:
+        out.append("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                             for i, c in enumerate(r)))
+    return "\n".join(out)
+
+
+def _render(summary: Summary, labels: Dict[str, str], markdown: bool) -> str:
+    loops = summary.loops
+    heads = [labels[lp] for lp in loops]
+    parts: List[str] = []
+    noisy = False
+
+    def err_cell(c: Dict[str, Any]) -> str:
+        return "error" if c["status"] == "error" else "-"
+
+    # 1. throughput
+    thr = [w for w in summary.workloads if w != "timer_lateness"]
+    if thr:
+        rows = []
+        for w in thr:
+            unit = next((summary.cells[(w, lp)].get("unit") for lp in loops
+                         if summary.cells[(w, lp)].get("unit")), "")
+            row = [w if not markdown else f"`{w}`", unit or ""]
+            for lp in loops:
+                c = summary.cells[(w, lp)]
+                if c["status"] != "ok":
+                    row.append(err_cell(c))
+                    continue
+                s = f"{_fmt_rate(c['rate'])}/s"
+                if "ratio" in c:
+                    s += f" ({c['ratio']:.2f}x)" if not markdown else f" · **{c['ratio']:.2f}x**"
+                if c["spread"] > NOISY_SPREAD:
+                    s += " †"
+                    noisy = True
+                row.append(s)
+            rows.append(row)
+        title = "Throughput: median ops/s (ratio to asyncio, same run)"
+        parts.append((f"### {title}\n\n" if markdown else f"{title}\n")
+                     + _table(["workload", "op"] + heads, rows, markdown))
+
+    # 2. timer cost vs pending
+    tp = [w for w in summary.workloads if w.startswith("timers_pending_")]
+    if tp:
+        rows = []
+        for w in tp:
+            row = [w.replace("timers_pending_", "") + " pending"]
+            for lp in loops:
+                c = summary.cells[(w, lp)]
+                row.append(_fmt_ns(c.get("ns_per_op")) if c["status"] == "ok" else err_cell(c))
+            rows.append(row)
+        if "timers_pending_1k" in tp and "timers_pending_1m" in tp:
+            row = ["1m / 1k"]
+            for lp in loops:
+                a = summary.cells[("timers_pending_1k", lp)].get("ns_per_op")
+                b = summary.cells[("timers_pending_1m", lp)].get("ns_per_op")
+                if a and b:
+                    ok = "ok" if b / a <= FLAT_TARGET else "NOT flat"
+                    row.append(f"{b / a:.2f}x ({ok})")
+                else:
+                    row.append("-")
+            rows.append(row)
+        title = (f"Timer cost per op (schedule+cancel / schedule+fire) vs pending timers; "
+                 f"target 1m/1k <= {FLAT_TARGET}x")
+        parts.append((f"### {title}\n\n" if markdown else f"{title}\n")
+                     + _table(["pending"] + heads, rows, markdown))
+
+    # 3. lateness
+    if "timer_lateness" in summary.workloads:
+        rows = []
+        for key, label in (("p50", "p50"), ("p99", "p99"), ("max", "max")):
+            row = [f"lateness {label}"]
+            for lp in loops:
+                c = summary.cells[("timer_lateness", lp)]
+                row.append(_fmt_us(c["lateness_us"][key]) if c["status"] == "ok"
+                           else err_cell(c))
+            rows.append(row)
+        row = ["churn steps/s"]
+        for lp in loops:
+            c = summary.cells[("timer_lateness", lp)]
+            if c["status"] == "ok":
+                s = _fmt_rate(c["rate"])
+                if "ratio" in c:
+                    s += f" ({c['ratio']:.2f}x)"
+                row.append(s)
+            else:
+                row.append(err_cell(c))
+        rows.append(row)
+        title = "Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn"
+        parts.append((f"### {title}\n\n" if markdown else f"{title}\n")
+                     + _table(["metric"] + heads, rows, markdown))
+
+    notes = []
+    if noisy:
+        notes.append(f"† repetitions spread more than {NOISY_SPREAD:.0%} (max-min over median).")
+    errors = [(w, lp, c) for (w, lp), c in summary.cells.items() if c["status"] == "error"]
+    for w, lp, c in errors:
+        notes.append(f"error: {w} on {lp}: {'; '.join(str(e) for e in c['errors'][:2])}")
+    if notes:
+        parts.append("\n".join(("- " + n) if markdown else n for n in notes))
+    return "\n\n".join(parts)
+
+
+def _header(cmdline: str, machine: Dict[str, Any], infos: Dict[str, Dict[str, Any]],
+            loops: List[str], unavailable: Dict[str, str], repeat: int, quick: bool,
+            started: datetime.datetime) -> str:
+    lines = [
+        f"- Command: `{cmdline}`",
+        f"- Date (UTC): {started.strftime('%Y-%m-%d %H:%M')}",
+        f"- Machine: {machine['uname']}, {machine['cpu']}, {machine['cores']} cores"
+        + (f" ({machine['usable_cores']} usable)"
+           if machine["usable_cores"] != machine["cores"] else ""),
+        f"- Python: {machine['python']}",
+    ]
+    vers = []
+    for lp in loops:
+        info = infos.get(lp, {})
+        if lp == "asyncio":
+            continue
+        v = info.get("version", "?")
+        if lp.startswith("nexusloop"):
+            v = f"{v} @ {_git_rev()}"
+            v += ", compiled" if info.get("compiled") else ", pure Python"
+        vers.append(f"{lp} {v}")
+    for lp, why in unavailable.items():
+        vers.append(f"{lp}: {why}")
+    lines.append("- Versions: " + "; ".join(vers))
+    lines.append(f"- Method: each (workload, loop, repetition) in a fresh process; median of "
+                 f"{repeat}{' (--quick sizes, smoke test only)' if quick else ''}; "
+                 f"ratios against stock asyncio in the same run.")
+    return "\n".join(lines)
+
+
+def parent_main(argv: List[str]) -> int:
+    import _workloads as W
+
+    p = argparse.ArgumentParser(
+        prog="benchmarks/run.py",
+        description="Run the loop benchmark suite (or `run.py world ...` for the world suite).")
+    p.add_argument("--loops", help="comma-separated loops (default: asyncio,uvloop,nexusloop,"
+                   "nexusloop-pure plus any other installed loop, e.g. rloop)")
+    p.add_argument("--workloads", help="comma-separated names or globs (default: all): "
+                   + ", ".join(W.WORKLOADS))
+    p.add_argument("--repeat", type=int, default=3, help="repetitions per cell (median; default 3)")
+    p.add_argument("--quick", action="store_true", help="~10x smaller sizes, for smoke tests")
+    p.add_argument("--json", metavar="PATH", help="write raw results and medians as JSON")
+    p.add_argument("--markdown", action="store_true",
+                   help="also print markdown tables with a header block for docs/benchmarks.md")
+    p.add_argument("--timeout", type=float, default=300.0, help="per child, seconds")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any run failed or nexusloop is not compiled")
+    p.add_argument("--list", action="store_true", help="list workloads and loops, then exit")
+    a = p.parse_args(argv)
+
+    if a.list:
+        print("workloads:", ", ".join(W.WORKLOADS))
+        print("loops:", ", ".join(CORE_LOOPS + list(EXTRA_LOOPS)))
+        return 0
+    if a.repeat < 1:
+        p.error("--repeat must be >= 1")
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t_start = time.monotonic()
+    cmdline = "python benchmarks/run.py" + ("" if not argv else " " + shlex.join(argv))
+    known = CORE_LOOPS + list(EXTRA_LOOPS)
+    if a.loops:
+        loops = [s.strip() for s in a.loops.split(",") if s.strip()]
+        for lp in loops:
+            if lp not in known:
+                p.error(f"unknown loop {lp!r}; known: {', '.join(known)}")
+    else:
+        loops = CORE_LOOPS + _installed_extras()
+    if BASELINE not in loops:
+        loops.insert(0, BASELINE)
+        print(f"note: added {BASELINE} as the baseline for ratios", file=sys.stderr)
+    workloads = _select_workloads(a.workloads, list(W.WORKLOADS))
+
+    # Probe every loop once: availability, versions, compiled or not.
+    infos: Dict[str, Dict[str, Any]] = {}
+    unavailable: Dict[str, str] = {}
+    for lp in list(loops):
+        pr = _spawn(lp, ["--probe"], timeout=60)
+        if pr.get("status") == "ok":
+            infos[lp] = pr.get("info", {})
+        elif pr.get("status") == "unavailable":
+            unavailable[lp] = pr.get("reason", "unavailable")
+            loops.remove(lp)
+        else:
+            print(f"error: loop {lp} fails to start: {pr.get('error')}\n{pr.get('traceback', '')}"
+                  f"{pr.get('stderr', '')}", file=sys.stderr)
+            unavailable[lp] = f"fails to start ({pr.get('error')})"
+            loops.remove(lp)
+    if BASELINE not in loops:
+        print("error: stock asyncio does not run?", file=sys.stderr)
+        return 2
+
+    labels = {lp: lp for lp in loops}
+    warnings: List[str] = []
+    if "nexusloop" in loops and not infos["nexusloop"].get("compiled"):
+        labels["nexusloop"] = "nexusloop (NOT COMPILED!)"
+        pure = [m for m, d in infos["nexusloop"].get("core_modules", {}).items()
+                if not d["compiled"]]
+        warnings.append("!!! nexusloop is NOT COMPILED: the 'nexusloop' column measures pure "
+                        "Python. Build with `pip install -e . --no-build-isolation`. "
+                        f"Pure modules: {', '.join(pure) or '(no nexusloop._core modules loaded)'}")
+    if "nexusloop-pure" in loops and infos["nexusloop-pure"].get("compiled"):
+        labels["nexusloop-pure"] = "nexusloop-pure (COMPILED?!)"
+        warnings.append(f"!!! nexusloop-pure loaded compiled modules despite {PURE_ENV}=1")
+    for wmsg in warnings:
+        print(wmsg, file=sys.stderr)
+    for lp, why in unavailable.items():
+        print(f"note: {lp}: {why}", file=sys.stderr)
+
+    # Interleave: for each workload and repetition, run every loop (rotating the order), so that
+    # slow drifts of a shared machine hit all loops alike.
+    runs: Dict[tuple, List[dict]] = {}
+    total = len(workloads) * a.repeat * len(loops)
+    done = 0
+    for w in workloads:
+        for rep in range(a.repeat):
+            order = loops[rep % len(loops):] + loops[:rep % len(loops)]
+            for lp in order:
+                extra = ["--workload", w] + (["--quick"] if a.quick else [])
+                res = _spawn(lp, extra, a.timeout)
+                res.setdefault("loop", lp)
+                res.setdefault("workload", w)
+                res["rep"] = rep
+                runs.setdefault((w, lp), []).append(res)
+                done += 1
+                if res.get("status") == "ok":
+                    msg = f"{_fmt_rate(res['rate'])} {res.get('unit', 'ops')}/s"
+                    if "lateness_us" in res:
+                        lat = res["lateness_us"]
+                        msg += f", lateness p50 {lat['p50']:.0f} us p99 {lat['p99']:.0f} us"
+                    msg += f" ({res['seconds']:.2f} s)"
+                else:
+                    msg = f"{res.get('status', 'error').upper()}: {res.get('error')}"
+                    if res.get("traceback"):
+                        msg += "\n" + res["traceback"]
+                print(f"[{done}/{total}] {w:<20} {lp:<15} rep {rep + 1}: {msg}",
+                      file=sys.stderr, flush=True)
+
+    summary = Summary(workloads, loops, runs)
+    elapsed = time.monotonic() - t_start
+    machine = _machine_info()
+
+    print()
+    for wmsg in warnings:
+        print(wmsg)
+    print(_render(summary, labels, markdown=False))
+    print(f"\n({len(workloads)} workloads x {len(loops)} loops x {a.repeat} reps "
+          f"in {elapsed:.0f} s)")
+    if a.markdown:
+        print("\n" + "=" * 30 + " markdown " + "=" * 30 + "\n")
+        print(_header(cmdline, machine, infos, loops, unavailable, a.repeat, a.quick, started))
+        print()
+        for wmsg in warnings:
+            print(f"> **{wmsg}**\n")
+        print(_render(summary, labels, markdown=True))
+
+    if a.json:
+        data = {
+            "command": cmdline,
+            "date_utc": started.isoformat(timespec="seconds"),
+            "machine": machine,
+            "nexusloop_git": _git_rev(),
+            "loops": loops,
+            "unavailable": unavailable,
+            "loop_info": infos,
+            "workloads": workloads,
+            "repeat": a.repeat,
+            "quick": a.quick,
+            "warnings": warnings,
+            "elapsed_s": elapsed,
+            "results": {w: {lp: summary.cells[(w, lp)] for lp in loops} for w in workloads},
+            "runs": [r for reps in runs.values() for r in reps],
+        }
+        with open(a.json, "w") as f:
+            json.dump(data, f, indent=1)
+
+    failed = any(c["status"] != "ok" for c in summary.cells.values())
+    if a.strict and (failed or warnings):
+        return 1
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    if argv and argv[0] == "world":
+        try:
+            import world
+        except ModuleNotFoundError as exc:
+            if exc.name != "world":
+                raise
+            print("benchmarks/world.py is not there yet", file=sys.stderr)
+            return 2
+        rc = world.main(argv[1:])
+        return int(rc or 0)
+    if "--child" in argv:
+        return child_main(argv)
+    return parent_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
