@@ -10,9 +10,11 @@ Each private module defines ``__all__``; this file star-imports it and adds it t
 """
 from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
+from ._handler import *  # noqa: F403
+from ._handler import __all__ as _handler_all
 from ._param import *  # noqa: F403
 from ._param import __all__ as _param_all
 from ._world import *  # noqa: F403
 from ._world import __all__ as _world_all
 
-__all__ = [*_errors_all, *_param_all, *_world_all]
+__all__ = [*_errors_all, *_handler_all, *_param_all, *_world_all]
