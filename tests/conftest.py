@@ -1,0 +1,60 @@
+"""Shared fixtures: every loop-level test body can run on stock asyncio and on nexusloop."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import nexusloop
+
+
+def _stock() -> asyncio.AbstractEventLoop:
+    return asyncio.new_event_loop()
+
+
+LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": _stock,
+    "nexusloop": nexusloop.new_event_loop,
+}
+
+
+def _open_fds() -> set[int]:
+    try:
+        return {int(name) for name in os.listdir("/proc/self/fd")}
+    except FileNotFoundError:  # pragma: no cover - not Linux
+        return set()
+
+
+@pytest.fixture(params=sorted(LOOP_FACTORIES))
+def any_loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
+    """A fresh loop, once stock asyncio and once nexusloop; closed and leak-checked after."""
+    before = _open_fds()
+    loop = LOOP_FACTORIES[request.param]()
+    try:
+        yield loop
+    finally:
+        if not loop.is_closed():
+            loop.close()
+        del loop
+        gc.collect()
+        leaked = _open_fds() - before
+        assert not leaked, f"file descriptors leaked: {sorted(leaked)}"
+
+
+@pytest.fixture
+def nloop() -> Iterator[Any]:
+    """A fresh nexusloop loop (for nexusloop-only behaviour), closed and leak-checked after."""
+    before = _open_fds()
+    loop = nexusloop.new_event_loop()
+    try:
+        yield loop
+    finally:
+        if not loop.is_closed():
+            loop.close()
+        del loop
+        gc.collect()
+        leaked = _open_fds() - before
+        assert not leaked, f"file descriptors leaked: {sorted(leaked)}"

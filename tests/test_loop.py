@@ -1,0 +1,579 @@
+"""Behaviour of the loop core that user code relies on, checked on stock asyncio and nexusloop."""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import math
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import nexusloop
+
+
+def test_call_soon_fifo_with_args(any_loop: Any) -> None:
+    seen: list[Any] = []
+    for i in range(5):
+        any_loop.call_soon(seen.append, i)
+    any_loop.call_soon(any_loop.stop)
+    any_loop.run_forever()
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_callbacks_scheduled_by_callbacks_run_next_tick(any_loop: Any) -> None:
+    order: list[str] = []
+
+    def first() -> None:
+        order.append("first")
+        any_loop.call_soon(order.append, "nested")
+
+    any_loop.call_soon(first)
+    any_loop.call_soon(order.append, "second")
+    any_loop.call_soon(any_loop.stop)
+    any_loop.run_forever()
+    # stop() ends the loop after the current batch: the nested callback has not run yet.
+    assert order == ["first", "second"]
+    any_loop.call_soon(any_loop.stop)
+    any_loop.run_forever()
+    assert order == ["first", "second", "nested"]
+
+
+def test_call_soon_runs_in_copied_context(any_loop: Any) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    var.set("outer")
+    seen = []
+
+    def cb() -> None:
+        seen.append(var.get())
+        var.set("changed-inside")
+
+    any_loop.call_soon(cb)
+    ctx = contextvars.Context()
+    ctx.run(var.set, "explicit")
+    any_loop.call_soon(lambda: seen.append(var.get()), context=ctx)
+    any_loop.call_soon(any_loop.stop)
+    any_loop.run_forever()
+    assert seen == ["outer", "explicit"]
+    assert var.get() == "outer"
+
+
+def test_handle_cancel_prevents_run(any_loop: Any) -> None:
+    seen: list[int] = []
+    handle = any_loop.call_soon(seen.append, 1)
+    assert not handle.cancelled()
+    handle.cancel()
+    assert handle.cancelled()
+    any_loop.call_soon(any_loop.stop)
+    any_loop.run_forever()
+    assert seen == []
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_call_soon_rejects_non_callables(debug: bool, nloop: Any) -> None:
+    nloop.set_debug(debug)
+    with pytest.raises(TypeError, match="callable"):
+        nloop.call_soon(1)
+    with pytest.raises(TypeError, match="callable"):
+        nloop.call_later(1, "not callable")
+    with pytest.raises(TypeError, match="callable"):
+        nloop.call_soon_threadsafe(None)
+
+    async def coro() -> None:
+        pass
+
+    c = coro()
+    try:
+        with pytest.raises(TypeError):
+            nloop.call_soon(c)
+    finally:
+        c.close()
+
+
+def test_debug_mode_rejects_coroutine_functions(any_loop: Any) -> None:
+    async def coro() -> None:
+        pass
+
+    any_loop.set_debug(True)
+    with pytest.raises(TypeError, match="coroutines cannot be used with call_soon"):
+        any_loop.call_soon(coro)
+    with pytest.raises(TypeError, match="coroutines cannot be used with call_at"):
+        any_loop.call_at(any_loop.time(), coro)
+
+
+def test_closed_loop_raises(any_loop: Any) -> None:
+    any_loop.close()
+    assert any_loop.is_closed()
+    for call in (
+        lambda: any_loop.call_soon(print),
+        lambda: any_loop.call_later(1, print),
+        lambda: any_loop.call_at(1, print),
+        lambda: any_loop.call_soon_threadsafe(print),
+        lambda: any_loop.run_forever(),
+        lambda: any_loop.add_reader(0, print),
+        lambda: any_loop.run_in_executor(None, print),
+    ):
+        with pytest.raises(RuntimeError, match="closed"):
+            call()
+
+    async def coro() -> None:
+        pass
+
+    c = coro()
+    with pytest.raises(RuntimeError, match="closed"):
+        any_loop.run_until_complete(c)
+    c.close()
+    c = coro()
+    with pytest.raises(RuntimeError, match="closed"):
+        any_loop.create_task(c)
+    c.close()
+    assert any_loop.remove_reader(0) is False
+    any_loop.close()  # idempotent
+
+
+def test_run_while_running_raises(any_loop: Any) -> None:
+    errors: list[BaseException] = []
+
+    def reenter() -> None:
+        try:
+            any_loop.run_forever()
+        except RuntimeError as exc:
+            errors.append(exc)
+        any_loop.stop()
+
+    any_loop.call_soon(reenter)
+    any_loop.run_forever()
+    assert len(errors) == 1 and "already running" in str(errors[0])
+
+
+def test_run_inside_other_running_loop_raises(any_loop: Any) -> None:
+    other = nexusloop.new_event_loop()
+    try:
+        async def inner() -> None:
+            pass
+
+        async def outer() -> None:
+            c = inner()
+            try:
+                with pytest.raises(RuntimeError, match="another loop is running"):
+                    any_loop.run_until_complete(c)
+            finally:
+                c.close()
+
+        other.run_until_complete(outer())
+    finally:
+        other.close()
+
+
+def test_close_running_loop_raises(any_loop: Any) -> None:
+    errors: list[BaseException] = []
+
+    def try_close() -> None:
+        try:
+            any_loop.close()
+        except RuntimeError as exc:
+            errors.append(exc)
+        any_loop.stop()
+
+    any_loop.call_soon(try_close)
+    any_loop.run_forever()
+    assert errors and "running" in str(errors[0])
+
+
+def test_debug_wrong_thread_raises(any_loop: Any) -> None:
+    any_loop.set_debug(True)
+    errors: list[BaseException] = []
+
+    def from_thread() -> None:
+        try:
+            any_loop.call_soon(print)
+        except RuntimeError as exc:
+            errors.append(exc)
+        any_loop.call_soon_threadsafe(any_loop.stop)
+
+    any_loop.call_soon(lambda: threading.Thread(target=from_thread).start())
+    any_loop.run_forever()
+    assert errors and "Non-thread-safe operation" in str(errors[0])
+
+
+def test_call_later_nan_raises(nloop: Any) -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        nloop.call_later(math.nan, print)
+    with pytest.raises(ValueError, match="NaN"):
+        nloop.call_at(math.nan, print)
+    with pytest.raises(TypeError):
+        nloop.call_later(None, print)
+    with pytest.raises(TypeError):
+        nloop.call_at(None, print)
+
+
+def test_run_until_complete_result_and_exception(any_loop: Any) -> None:
+    async def ok() -> int:
+        await asyncio.sleep(0)
+        return 7
+
+    async def bad() -> None:
+        raise KeyError("x")
+
+    assert any_loop.run_until_complete(ok()) == 7
+    with pytest.raises(KeyError):
+        any_loop.run_until_complete(bad())
+
+
+def test_stop_before_future_done_raises(any_loop: Any) -> None:
+    fut = any_loop.create_future()
+    any_loop.call_soon(any_loop.stop)
+    with pytest.raises(RuntimeError, match="stopped before Future completed"):
+        any_loop.run_until_complete(fut)
+    fut.cancel()
+
+
+def test_timers_fire_in_order_and_never_early(any_loop: Any) -> None:
+    fired: list[tuple[int, float, float]] = []
+    start = any_loop.time()
+    delays = [0.03, 0.01, 0.02, 0.0, 0.01, 0.025]
+    for i, delay in enumerate(delays):
+        when = start + delay
+        any_loop.call_at(when, lambda i=i, when=when: fired.append((i, when, any_loop.time())))
+    any_loop.call_at(start + 0.05, any_loop.stop)
+    any_loop.run_forever()
+    order = [i for i, _, _ in fired]
+    assert order == [3, 1, 4, 2, 5, 0]  # equal deadlines (1 and 4) in scheduling order
+    for _, when, now in fired:
+        assert now >= when
+
+
+def test_cancelled_timer_does_not_fire(any_loop: Any) -> None:
+    seen: list[int] = []
+    timers = [any_loop.call_later(0.001 * (i % 5), seen.append, i) for i in range(100)]
+    for t in timers[::2]:
+        t.cancel()
+    assert all(t.cancelled() for t in timers[::2])
+    any_loop.call_later(0.02, any_loop.stop)
+    any_loop.run_forever()
+    assert sorted(seen) == list(range(1, 100, 2))
+
+
+def test_far_future_timer_does_not_block(any_loop: Any) -> None:
+    far = any_loop.call_later(3 * 24 * 3600, print)
+    assert far.when() > any_loop.time() + 3 * 24 * 3600 - 1
+    any_loop.run_until_complete(asyncio.sleep(0.01))
+    far.cancel()
+
+
+def test_timer_handle_api(any_loop: Any) -> None:
+    when = any_loop.time() + 10
+    timer = any_loop.call_at(when, print, "x")
+    assert timer.when() == when
+    assert "print" in repr(timer)
+    assert isinstance(timer.get_context(), contextvars.Context)
+    timer.cancel()
+    assert "cancelled" in repr(timer)
+
+
+def test_call_soon_threadsafe_wakes_parked_loop(any_loop: Any) -> None:
+    result: list[str] = []
+
+    def worker() -> None:
+        time.sleep(0.05)
+        any_loop.call_soon_threadsafe(result.append, "from thread")
+        any_loop.call_soon_threadsafe(any_loop.stop)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    any_loop.run_forever()  # no timers, no ready work: parks until woken
+    thread.join()
+    assert result == ["from thread"]
+
+
+def test_call_soon_threadsafe_same_thread_keeps_fifo(any_loop: Any) -> None:
+    order: list[str] = []
+    any_loop.call_soon(order.append, "a")
+    any_loop.call_soon_threadsafe(order.append, "b")
+    any_loop.call_soon(order.append, "c")
+    any_loop.call_soon(any_loop.stop)
+    any_loop.run_forever()
+    assert order == ["a", "b", "c"]
+
+
+def test_exception_in_callback_goes_to_handler(any_loop: Any) -> None:
+    contexts: list[dict[str, Any]] = []
+    any_loop.set_exception_handler(lambda loop, ctx: contexts.append(ctx))
+
+    def boom() -> None:
+        raise ZeroDivisionError
+
+    any_loop.call_soon(boom)
+    any_loop.call_soon(any_loop.stop)
+    any_loop.run_forever()
+    assert len(contexts) == 1
+    assert isinstance(contexts[0]["exception"], ZeroDivisionError)
+    assert contexts[0]["message"].startswith("Exception in callback")
+    with pytest.raises(TypeError):
+        any_loop.set_exception_handler(42)
+
+
+def test_keyboard_interrupt_propagates(any_loop: Any) -> None:
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    any_loop.call_soon(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        any_loop.run_forever()
+    assert not any_loop.is_running()
+
+
+def test_slow_callback_warning(any_loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    any_loop.set_debug(True)
+    any_loop.slow_callback_duration = 0.01
+    any_loop.call_soon(time.sleep, 0.03)
+    any_loop.call_soon(any_loop.stop)
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        any_loop.run_forever()
+    assert any("took" in r.getMessage() and "sleep" in r.getMessage() for r in caplog.records)
+
+
+def test_reader_and_writer(any_loop: Any) -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    try:
+        got: list[bytes] = []
+
+        def on_readable() -> None:
+            got.append(a.recv(100))
+            any_loop.remove_reader(a)
+            any_loop.stop()
+
+        def on_writable() -> None:
+            b.send(b"ping")
+            assert any_loop.remove_writer(b.fileno()) is True
+
+        any_loop.add_reader(a, on_readable)
+        any_loop.add_writer(b, on_writable)
+        any_loop.run_forever()
+        assert got == [b"ping"]
+        assert any_loop.remove_reader(a) is False
+        assert any_loop.remove_writer(b) is False
+    finally:
+        a.close()
+        b.close()
+
+
+def test_add_reader_replaces_previous(any_loop: Any) -> None:
+    a, b = socket.socketpair()
+    try:
+        calls: list[str] = []
+        any_loop.add_reader(a, calls.append, "old")
+        any_loop.add_reader(a, lambda: (calls.append("new"), any_loop.remove_reader(a),
+                                        any_loop.stop()))
+        b.send(b"x")
+        any_loop.run_forever()
+        assert calls == ["new"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_add_reader_bad_fd(any_loop: Any) -> None:
+    with pytest.raises(ValueError):
+        any_loop.add_reader(-1, print)
+    with pytest.raises(ValueError):
+        any_loop.add_reader(object(), print)
+
+
+def test_create_task_name_context_and_factory(any_loop: Any) -> None:
+    var: contextvars.ContextVar[int] = contextvars.ContextVar("v", default=0)
+
+    async def read() -> int:
+        return var.get()
+
+    ctx = contextvars.Context()
+    ctx.run(var.set, 5)
+    task = any_loop.create_task(read(), name="reader", context=ctx)
+    assert task.get_name() == "reader"
+    assert any_loop.run_until_complete(task) == 5
+
+    made: list[Any] = []
+
+    def factory(loop: Any, coro: Any, **kwargs: Any) -> Any:
+        t = asyncio.Task(coro, loop=loop, **kwargs)
+        made.append(t)
+        return t
+
+    any_loop.set_task_factory(factory)
+    assert any_loop.get_task_factory() is factory
+    task = any_loop.create_task(read(), name="named")
+    assert made == [task] and task.get_name() == "named"
+    any_loop.run_until_complete(task)
+    with pytest.raises(TypeError):
+        any_loop.set_task_factory(1)
+
+
+def test_shutdown_asyncgens(any_loop: Any) -> None:
+    closed: list[bool] = []
+
+    async def agen() -> Any:
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(True)
+
+    async def main() -> Any:
+        gen = agen()
+        await gen.__anext__()
+        return gen
+
+    gen = any_loop.run_until_complete(main())
+    any_loop.run_until_complete(any_loop.shutdown_asyncgens())
+    assert closed == [True]
+    del gen
+
+
+def test_run_with_options_and_entry_points() -> None:
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0)
+        return type(loop), loop._event_interval, loop._tasks_per_cycle
+
+    kind, interval, per_cycle = nexusloop.run(main(), event_interval=7, tasks_per_cycle=3)
+    assert kind is nexusloop.Loop and interval == 7 and per_cycle == 3
+    with asyncio.Runner(loop_factory=nexusloop.new_event_loop) as runner:
+        assert runner.run(main())[0] is nexusloop.Loop
+    with pytest.raises(ValueError):
+        nexusloop.new_event_loop(event_interval=0)
+
+
+def test_policy_and_install() -> None:
+    old = asyncio.get_event_loop_policy()
+    try:
+        nexusloop.install(event_interval=5)
+        loop = asyncio.new_event_loop()
+        try:
+            assert isinstance(loop, nexusloop.Loop) and loop._event_interval == 5
+        finally:
+            loop.close()
+        policy = nexusloop.EventLoopPolicy()
+        loop = policy.new_event_loop()
+        assert isinstance(loop, nexusloop.Loop)
+        loop.close()
+    finally:
+        asyncio.set_event_loop_policy(old)
+
+
+def test_event_interval_bounds_polls_while_busy() -> None:
+    loop = nexusloop.new_event_loop(event_interval=16)
+    try:
+        remaining = [2000]
+
+        def chain() -> None:
+            remaining[0] -= 1
+            if remaining[0]:
+                loop.call_soon(chain)
+            else:
+                loop.stop()
+
+        loop.call_soon(chain)
+        before = loop.stats()
+        loop.run_forever()
+        after = loop.stats()
+        ticks = after["ticks"] - before["ticks"]
+        polls = after["polls"] - before["polls"]
+        assert ticks >= 2000
+        # One non-blocking poll per event_interval ticks while busy, not one per tick.
+        assert polls <= ticks // 16 + 2
+    finally:
+        loop.close()
+
+
+def test_io_is_still_served_while_busy() -> None:
+    loop = nexusloop.new_event_loop(event_interval=8)
+    a, b = socket.socketpair()
+    try:
+        spins = [0]
+        got: list[bytes] = []
+
+        def spin() -> None:
+            spins[0] += 1
+            if not got:
+                loop.call_soon(spin)
+            else:
+                loop.stop()
+
+        loop.add_reader(a, lambda: got.append(a.recv(10)))
+        b.send(b"x")
+        loop.call_soon(spin)
+        loop.run_forever()
+        loop.remove_reader(a)
+        assert got == [b"x"]
+        assert spins[0] <= 8 + 2  # the reader ran within event_interval ticks
+    finally:
+        a.close()
+        b.close()
+        loop.close()
+
+
+def test_tasks_per_cycle_limits_a_tick() -> None:
+    loop = nexusloop.new_event_loop(tasks_per_cycle=2)
+    try:
+        seen: list[int] = []
+        for i in range(6):
+            loop.call_soon(seen.append, i)
+        ticks0 = loop.stats()["ticks"]
+        loop.call_soon(loop.stop)
+        while len(seen) < 6:
+            loop.call_soon(loop.stop)
+            loop.run_forever()
+        assert seen == list(range(6))
+        assert loop.stats()["ticks"] - ticks0 >= 3
+    finally:
+        loop.close()
+
+
+def test_busy_poll_mode_runs() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await asyncio.sleep(0.01)
+        return loop.time() - t0
+
+    assert nexusloop.run(main(), busy_poll=True) >= 0.01
+
+
+def test_event_time_is_tick_start(nloop: Any) -> None:
+    seen: list[tuple[float, float]] = []
+
+    def cb() -> None:
+        time.sleep(0.002)
+        seen.append((nloop.event_time(), nloop.time()))
+        nloop.stop()
+
+    nloop.call_soon(cb)
+    nloop.run_forever()
+    tick_start, now = seen[0]
+    assert tick_start < now
+
+
+def test_threadsafe_from_many_threads_loses_nothing(nloop: Any) -> None:
+    received: list[int] = []
+    n_threads, per_thread = 4, 500
+
+    def producer(base: int) -> None:
+        for i in range(per_thread):
+            nloop.call_soon_threadsafe(received.append, base + i)
+
+    async def main() -> None:
+        threads = [threading.Thread(target=producer, args=(k * per_thread,)) for k in range(n_threads)]
+        for t in threads:
+            t.start()
+        while len(received) < n_threads * per_thread:
+            await asyncio.sleep(0.001)
+        for t in threads:
+            t.join()
+
+    nloop.run_until_complete(asyncio.wait_for(main(), 30))
+    assert sorted(received) == list(range(n_threads * per_thread))
