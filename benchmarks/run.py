@@ -63,6 +63,7 @@ def _nexusloop_core_status() -> Dict[str, Any]:
     """Which ``nexusloop._core`` modules are loaded, and whether each is compiled."""
     core_pkg = sys.modules.get("nexusloop._core")
     is_compiled = getattr(core_pkg, "is_compiled", None)
+    core_dir = os.path.dirname(getattr(core_pkg, "__file__", "") or "")
     modules = {}
     for name, mod in sorted(sys.modules.items()):
         if mod is None or not name.startswith("nexusloop._core."):
@@ -71,10 +72,17 @@ def _nexusloop_core_status() -> Dict[str, Any]:
             compiled = bool(is_compiled(mod))
         else:
             compiled = not (getattr(mod, "__file__", "") or "").endswith(".py")
-        modules[name] = {"file": getattr(mod, "__file__", None), "compiled": compiled}
+        # setup.py compiles exactly the modules with a .pxd beside them; the others (shims)
+        # are plain Python by design.
+        short = name[len("nexusloop._core."):]
+        meant = os.path.exists(os.path.join(core_dir, short + ".pxd"))
+        modules[name] = {"file": getattr(mod, "__file__", None), "compiled": compiled,
+                         "meant_compiled": meant}
+    meant_mods = [m for m in modules.values() if m["meant_compiled"]]
     return {
         "core_modules": modules,
-        "compiled": bool(modules) and all(m["compiled"] for m in modules.values()),
+        "compiled": bool(meant_mods) and all(m["compiled"] for m in meant_mods),
+        "any_compiled": any(m["compiled"] for m in modules.values()),
     }
 
 
@@ -146,8 +154,13 @@ def child_main(argv: List[str]) -> int:
     try:
         loop, info = _make_loop(a.loop)
     except ModuleNotFoundError as exc:
-        out.update(status="unavailable", reason=f"not installed ({exc.name})")
-        return emit(0)
+        top = EXTRA_LOOPS.get(a.loop, (a.loop.split("-")[0],))[0]
+        if exc.name == top:  # the loop's own package is absent: not an error
+            out.update(status="unavailable", reason="not installed")
+            return emit(0)
+        out.update(status="error", error=f"{type(exc).__name__}: {exc}",
+                   traceback=traceback.format_exc())
+        return emit(1)
     except LookupError as exc:
         out.update(status="unavailable", reason=str(exc))
         return emit(0)
@@ -554,11 +567,11 @@ def parent_main(argv: List[str]) -> int:
     if "nexusloop" in loops and not infos["nexusloop"].get("compiled"):
         labels["nexusloop"] = "nexusloop (NOT COMPILED!)"
         pure = [m for m, d in infos["nexusloop"].get("core_modules", {}).items()
-                if not d["compiled"]]
+                if d.get("meant_compiled") and not d["compiled"]]
         warnings.append("!!! nexusloop is NOT COMPILED: the 'nexusloop' column measures pure "
                         "Python. Build with `pip install -e . --no-build-isolation`. "
                         f"Pure modules: {', '.join(pure) or '(no nexusloop._core modules loaded)'}")
-    if "nexusloop-pure" in loops and infos["nexusloop-pure"].get("compiled"):
+    if "nexusloop-pure" in loops and infos["nexusloop-pure"].get("any_compiled"):
         labels["nexusloop-pure"] = "nexusloop-pure (COMPILED?!)"
         warnings.append(f"!!! nexusloop-pure loaded compiled modules despite {PURE_ENV}=1")
     for wmsg in warnings:
