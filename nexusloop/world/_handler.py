@@ -192,7 +192,7 @@ def into_callback(
     return cb
 
 
-class HandlerTemplate(Generic[E_contra]):
+class HandlerTemplate:
     """Resolve a handler's parameters once; :meth:`generate` stamps out handlers cheaply.
 
     Each generated handler gets its own ``Local`` state. Use it where handlers are re-created
@@ -219,7 +219,7 @@ class HandlerTemplate(Generic[E_contra]):
         self._stamp = stamper.stamp
         self.fn = fn
 
-    def generate(self) -> FnHandler[E_contra]:
+    def generate(self) -> FnHandler[Any]:
         """A new handler; no annotation reading, no registry lookups."""
         return FnHandler(self._stamp(), self.name, self.fn)
 
@@ -227,7 +227,7 @@ class HandlerTemplate(Generic[E_contra]):
         return f"<HandlerTemplate {self.name}>"
 
 
-class CallbackTemplate(Generic[C, E_contra]):
+class CallbackTemplate(Generic[C]):
     """Resolve a callback's parameters once; :meth:`generate` stamps callbacks for new contexts.
 
     Example::
@@ -250,9 +250,9 @@ class CallbackTemplate(Generic[C, E_contra]):
         self._stamp = stamper.stamp
         self.fn = fn
 
-    def generate(self, ctx: C) -> Callback[C, E_contra]:
+    def generate(self, ctx: C) -> Callback[C, Any]:
         """A new callback owning ``ctx``."""
-        cb: Callback[C, E_contra] = Callback(ctx, self.name, self.fn)
+        cb: Callback[C, Any] = Callback(ctx, self.name, self.fn)
         cb.run = self._stamp(cb)
         return cb
 

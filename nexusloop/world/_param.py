@@ -535,7 +535,8 @@ class Stamper:
             for index, key in self.local_slots:
                 values[index] = default_for(key)
             bound = tuple(values)
-        return self.make(*self.fixed, *extra, *bound)
+        dispatch: Callable[..., Any] = self.make(*self.fixed, *extra, *bound)
+        return dispatch
 
 
 def compile_step(

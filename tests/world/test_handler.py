@@ -179,7 +179,7 @@ def test_handler_template_generates_independent_handlers() -> None:
         total.value += e
         return n.value
 
-    template: HandlerTemplate[int] = HandlerTemplate(count, world.registry)
+    template = HandlerTemplate(count, world.registry)
     h1 = template.generate()
     h2 = template.generate()
     assert h1.run is not h2.run
@@ -197,7 +197,7 @@ def test_callback_template_generates_per_context() -> None:
         ctx.attempts += 1
         log.lines.append(f"{e}{ctx.attempts}")
 
-    template: CallbackTemplate[Retry, str] = CallbackTemplate(on_fire, world.registry)
+    template: CallbackTemplate[Retry] = CallbackTemplate(on_fire, world.registry)
     a = template.generate(Retry())
     b = template.generate(Retry(5))
     a.run(world, "a")
