@@ -205,7 +205,7 @@ class HandlerTemplate:
         h2 = template.generate()
     """
 
-    __slots__ = ("_stamp", "name", "fn")
+    __slots__ = ("_stamp", "_shared", "name", "fn")
 
     def __init__(
         self,
@@ -216,12 +216,15 @@ class HandlerTemplate:
         name: str | None = None,
     ) -> None:
         stamper, self.name = _handler_stamper(fn, registry, params, name)
-        self._stamp = stamper.stamp
         self.fn = fn
+        # Without Local state every handler of this template behaves identically, so they
+        # share one dispatcher; with Local state each needs its own.
+        self._shared = None if stamper.local_slots else stamper.stamp()
+        self._stamp = stamper.stamp
 
     def generate(self) -> FnHandler[Any]:
         """A new handler; no annotation reading, no registry lookups."""
-        return FnHandler(self._stamp(), self.name, self.fn)
+        return FnHandler(self._shared or self._stamp(), self.name, self.fn)
 
     def __repr__(self) -> str:
         return f"<HandlerTemplate {self.name}>"
