@@ -181,8 +181,8 @@ def test_getaddrinfo_localhost(loop):
 
 def test_getaddrinfo_matches_socket_getaddrinfo(loop):
     args = ("127.0.0.1", 8080)
-    kwargs = dict(family=socket.AF_INET, type=socket.SOCK_DGRAM, proto=0,
-                  flags=socket.AI_NUMERICHOST)
+    kwargs = {"family": socket.AF_INET, "type": socket.SOCK_DGRAM, "proto": 0,
+              "flags": socket.AI_NUMERICHOST}
     expected = socket.getaddrinfo(*args, **kwargs)
     assert run(loop, loop.getaddrinfo(*args, **kwargs)) == expected
 
