@@ -8,13 +8,22 @@ See ``docs/world.md``.
 Each private module defines ``__all__``; this file star-imports it and adds it to ``__all__``
 (two lines per module, nothing else).
 """
+from ._dag import *  # noqa: F403
+from ._dag import __all__ as _dag_all
 from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
+from ._fanout import *  # noqa: F403
+from ._fanout import __all__ as _fanout_all
 from ._handler import *  # noqa: F403
 from ._handler import __all__ as _handler_all
 from ._param import *  # noqa: F403
 from ._param import __all__ as _param_all
+from ._pipeline import *  # noqa: F403
+from ._pipeline import __all__ as _pipeline_all
 from ._world import *  # noqa: F403
 from ._world import __all__ as _world_all
 
-__all__ = [*_errors_all, *_handler_all, *_param_all, *_world_all]
+__all__ = [
+    *_dag_all, *_errors_all, *_fanout_all, *_handler_all, *_param_all, *_pipeline_all,
+    *_world_all,
+]
