@@ -1,0 +1,94 @@
+# Augmenting declarations for _wheel.py (see that module's docstring for the design).
+cimport cython
+
+from nexusloop._core._handles cimport TimerHandle, WheelBase
+
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long x) nogil
+    int __builtin_clzll(unsigned long long x) nogil
+
+cdef Py_ssize_t _LEVELS, _SLOT_BITS, _SLOTS, _SCAN_LIMIT
+cdef long long _SLOT_MASK, _WHEEL_BITS
+cdef double _TICK_LIMIT, _INF
+cdef unsigned long long _ONE
+
+cdef int _ctz64(unsigned long long x) noexcept nogil
+
+@cython.locals(masked=cython.ulonglong)
+cdef int _level_for(long long elapsed, long long tick) noexcept nogil
+
+
+# not @cython.final: Cython 3.3 rejects a final class overriding a base cpdef from a .py
+cdef class TimerWheel(WheelBase):
+    cdef double _origin
+    cdef double _res
+    cdef double _inv_res
+    # Last processed tick: every stored level timer has a later tick.
+    cdef long long _elapsed
+    cdef long long _seq
+    cdef Py_ssize_t _count
+    # _LEVELS * _SLOTS lists; slot s of level k is _slots[k * 64 + s].
+    cdef list _slots
+    cdef list _near
+    cdef list _overflow
+    cdef list _never
+    # Occupied slots, one 64-bit word per level.
+    cdef unsigned long long _bitmap[6]
+
+    @cython.locals(x=cython.double, tick=cython.longlong, bucket=list)
+    cpdef insert(self, TimerHandle timer)
+
+    @cython.locals(elapsed=cython.longlong, level=cython.int, slot=cython.longlong, bucket=list)
+    cdef int _place(self, TimerHandle timer, long long tick) except -1
+
+    @cython.locals(bucket=list, pos=Py_ssize_t, last=TimerHandle)
+    cpdef _unlink(self, TimerHandle timer)
+
+    @cython.locals(x=cython.double, tick=cython.longlong, level=cython.int, slot=cython.longlong,
+                   index=Py_ssize_t)
+    cdef int _clear_slot_bit(self, TimerHandle timer, list bucket) except -1
+
+    @cython.locals(level=cython.int, bm=cython.ulonglong, slot=cython.longlong, shift=cython.int,
+                   start=cython.longlong, bucket=list)
+    cpdef double next_deadline(self) except? -1.0
+
+    @cython.locals(best=cython.double, when=cython.double)
+    cdef double _min_when(self, list bucket) except? -1.0
+
+    cdef double _tick_time(self, long long tick) noexcept
+
+    @cython.locals(x=cython.double, target=cython.longlong, near=list, count=Py_ssize_t,
+                   timer=TimerHandle)
+    cpdef Py_ssize_t pop_expired(self, double now, list out) except -1
+
+    @cython.locals(level=cython.int, bm=cython.ulonglong, slot=cython.longlong, shift=cython.int,
+                   start=cython.longlong, bucket=list, timer=TimerHandle, x=cython.double,
+                   tick=cython.longlong, origin=cython.double, inv_res=cython.double)
+    cdef int _advance(self, long long target) except -1
+
+    @cython.locals(origin=cython.double, inv_res=cython.double, first=cython.longlong,
+                   x=cython.double, tick=cython.longlong, start=cython.longlong, pending=list,
+                   timer=TimerHandle)
+    cdef bint _advance_overflow(self, long long target) except -1
+
+    @cython.locals(near=list)
+    cdef int _push_near(self, TimerHandle timer) except -1
+
+    @cython.locals(near=list, when=cython.double, seq=cython.longlong, parent_pos=Py_ssize_t,
+                   parent=TimerHandle)
+    cdef int _sift_up(self, TimerHandle timer, Py_ssize_t pos) except -1
+
+    @cython.locals(near=list, size=Py_ssize_t, when=cython.double, seq=cython.longlong,
+                   child_pos=Py_ssize_t, right_pos=Py_ssize_t, child=TimerHandle,
+                   right=TimerHandle)
+    cdef int _sift_down(self, TimerHandle timer, Py_ssize_t pos) except -1
+
+    @cython.locals(near=list, last=TimerHandle)
+    cdef int _heap_pop(self) except -1
+
+    @cython.locals(near=list, last=TimerHandle, parent_pos=Py_ssize_t, parent=TimerHandle)
+    cdef int _heap_remove(self, Py_ssize_t pos) except -1
+
+    @cython.locals(timers=list, index=Py_ssize_t, level=cython.int, bucket=list,
+                   timer=TimerHandle)
+    cpdef list clear(self)

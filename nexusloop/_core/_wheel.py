@@ -1,0 +1,511 @@
+# cython: cdivision=True
+"""The timer store of the loop: a hierarchical timer wheel with an exact "near" heap.
+
+A Discussion About Time
+=======================
+
+asyncio keeps its timers in a binary heap: O(log n) to schedule, and a cancelled timer stays in
+the heap until it reaches the top or until cancelled timers make up half of the heap, when the
+heap is rebuilt. Under the common pattern "arm a timeout, then cancel it because the operation
+finished first" most of the heap is garbage, and every schedule pays log of the garbage too.
+
+This module stores timers in a hierarchical wheel, as the Linux kernel and tokio do:
+
+* Time is counted in **ticks** of ``resolution`` seconds (1 ms by default) since the wheel was
+  created: ``tick(t) = floor((t - origin) / resolution)``. The wheel's ``_elapsed`` is the last
+  tick it has processed.
+* **Level** ``k`` (``k = 0..5``) has 64 slots, each spanning ``64**k`` ticks: level 0 covers the
+  next 64 ms one millisecond per slot, level 1 the next 4 s, level 2 4.4 min, level 3 4.7 h,
+  level 4 12.4 days and level 5 2.2 years. A timer goes to the level given by the highest 6-bit
+  group in which its tick differs from ``_elapsed`` (one XOR and one count-leading-zeros), into the
+  slot its tick has in that group. Six levels of 64 are the same shape as tokio's wheel: the
+  64 slots of a level fit one machine word of "occupied" bits, and six levels reach past any
+  timeout a program sets in practice.
+* Deadlines more than 2**36 ticks away (over two years at 1 ms) wait in an **overflow** list,
+  re-examined when time enters their top-level block; deadlines that no tick can ever reach
+  (``inf``, or beyond 2**62 ticks) sit in a **never** list and never fire.
+* Each slot is a plain list of handles. The handle records the list and its index
+  (``_bucket``/``_pos``), so cancelling is an O(1) swap-remove: the last element moves into the
+  hole. A cancelled timer leaves nothing behind (no tombstone, no sweep, no growth).
+* Advancing time visits only *occupied* slots, in order, found with one bitmap per level
+  (count-trailing-zeros finds the next occupied slot: every occupied slot of a level lies ahead of
+  the current position in the same rotation, so the lowest set bit is the next one). Reaching a
+  slot of level ``k > 0`` cascades its timers to lower levels; reaching a level-0 slot moves its
+  timers into the **near heap**.
+* The near heap is a binary min-heap keyed by ``(when, seq)`` holding only timers whose tick has
+  been reached. ``pop_expired(now)`` returns exactly the timers with ``when <= now``, compared as
+  floats: a tick is only a coarse bucket, and a slot's timers straddle ``now`` within it, so the
+  final decision is made on the real deadlines. Timers therefore **never fire early**, whatever
+  the resolution, and equal deadlines fire in insertion order (``seq``).
+
+Why the near heap removes instead of marking: a timer cancelled while in the near heap is
+removed at once (O(log k)), rather than marked and skipped later. Either way the timer must
+leave the heap once, so the total work is the same, and real removal keeps the invariant that a
+detached handle is referenced by nothing in the wheel (a handle can be re-inserted safely). The
+bound: ``k`` is the number of timers due by the end of the current tick - those fall due within
+``resolution`` of ``now`` - plus timers inserted with deadlines already in the past, which the
+next ``pop_expired`` returns. Everywhere else (levels, overflow) cancel is O(1).
+
+The resolution is a pure performance knob, never a correctness one. Finer ticks mean more
+cascades per timer (one per level crossed, ``log64(delay / resolution)``); coarser ticks mean
+bigger near heaps. 1 ms matches the granularity of ``epoll_wait``'s timeout, so a finer tick could
+not make the loop wake more precisely anyway.
+
+Invariant that makes O(1) cancel possible: ``_elapsed`` never moves past the start of an occupied
+slot that has not been processed. Hence a stored timer's level relative to the current
+``_elapsed`` is still the level it was stored at, and the slot of a bucket that becomes empty can
+be recomputed from the timer's deadline to clear its bitmap bit (checked by identity, so a
+deadline mutated behind the wheel's back cannot corrupt another slot).
+
+``next_deadline()`` returns a lower bound of the earliest pending deadline: exact when the near
+heap is non-empty or when the earliest occupied slot holds a few timers (scanned), otherwise
+the start of that slot. The loop then wakes at most once per level the earliest timer still has to
+cascade through.
+
+The same source runs as plain Python (``NEXUSLOOP_NO_EXTENSIONS=1``) and compiled by Cython with
+the types of ``_wheel.pxd`` (64-bit bitmaps, ``__builtin_ctzll``/``__builtin_clzll``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    import cython
+except ImportError:  # pragma: no cover - exercised on machines without Cython
+    from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
+
+from nexusloop._core._handles import TimerHandle, WheelBase
+
+__all__ = ["TimerWheel"]
+
+#: Levels of the wheel and slots per level (64 = one bit per slot in a 64-bit word).
+_LEVELS = 6
+_SLOT_BITS = 6
+_SLOTS = 64
+_SLOT_MASK = 63
+#: Ticks spanned by the whole wheel, as a shift: 6 levels * 6 bits.
+_WHEEL_BITS = 36
+#: Deadlines at or beyond this many ticks (and inf) can never be reached: they never fire.
+_TICK_LIMIT = 4611686018427387904.0  # 2.0 ** 62
+#: A timer count above which next_deadline() does not scan a slot for its exact minimum.
+_SCAN_LIMIT = 16
+#: The constant 1 as an unsigned 64-bit integer when compiled (for bit shifts up to 63).
+_ONE = 1
+_INF = float("inf")
+
+
+def _ctz64(x: int) -> int:
+    """Index of the lowest set bit of a non-zero 64-bit mask."""
+    if cython.compiled:
+        return __builtin_ctzll(x)  # type: ignore[name-defined]  # noqa: F821 - see the .pxd
+    return (x & -x).bit_length() - 1
+
+
+def _level_for(elapsed: int, tick: int) -> int:
+    """Level of a tick ahead of ``elapsed``: highest 6-bit group in which they differ."""
+    masked = (elapsed ^ tick) | _SLOT_MASK
+    if cython.compiled:
+        return (63 - __builtin_clzll(masked)) // _SLOT_BITS  # type: ignore[name-defined]  # noqa: F821
+    return (masked.bit_length() - 1) // _SLOT_BITS
+
+
+class TimerWheel(WheelBase):
+    """Hierarchical timer wheel storing the loop's :class:`TimerHandle` objects.
+
+    ``now`` is the current ``loop.time()``; ``resolution`` the tick length in seconds.
+
+    >>> wheel = TimerWheel(now=100.0)
+    >>> # wheel.insert(timer); wheel.next_deadline(); wheel.pop_expired(loop.time(), out)
+    """
+
+    def __init__(self, now: float, resolution: float = 0.001) -> None:
+        if not (resolution > 0.0 and resolution < _INF):
+            raise ValueError(f"resolution must be a positive finite number, got {resolution!r}")
+        if not (now > -_INF and now < _INF):
+            raise ValueError(f"now must be finite, got {now!r}")
+        self._origin = now
+        self._res = resolution
+        self._inv_res = 1.0 / resolution
+        self._elapsed = 0
+        self._seq = 0
+        self._count = 0
+        self._slots = [[] for _ in range(_LEVELS * _SLOTS)]
+        self._near = []
+        self._overflow = []
+        self._never = []
+        if cython.compiled:
+            for i in range(_LEVELS):
+                self._bitmap[i] = 0
+        else:
+            self._bitmap = [0] * _LEVELS
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __repr__(self) -> str:
+        return (
+            f"<TimerWheel pending={self._count} near={len(self._near)} "
+            f"overflow={len(self._overflow)} never={len(self._never)} "
+            f"resolution={self._res}>"
+        )
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def insert(self, timer: TimerHandle) -> None:
+        """Schedule ``timer`` at ``timer._when`` (O(1); re-inserting a stored timer moves it)."""
+        if timer._wheel is not None:
+            timer._wheel._unlink(timer)
+        timer._seq = self._seq
+        self._seq += 1
+        timer._wheel = self
+        timer._scheduled = True
+        self._count += 1
+        x = (timer._when - self._origin) * self._inv_res
+        if x < self._elapsed + 1:
+            # Its tick has been reached already: only the exact comparison remains.
+            self._push_near(timer)
+        elif x < _TICK_LIMIT:
+            if cython.compiled:
+                tick = cython.cast(cython.longlong, x)
+            else:
+                tick = int(x)
+            self._place(timer, tick)
+        else:
+            bucket = self._never
+            timer._bucket = bucket
+            timer._pos = len(bucket)
+            bucket.append(timer)
+
+    def _place(self, timer: TimerHandle, tick: int) -> None:
+        """Store a timer whose tick is known, relative to the current ``_elapsed``."""
+        elapsed = self._elapsed
+        if tick <= elapsed:
+            self._push_near(timer)
+            return 0
+        if (tick ^ elapsed) >> _WHEEL_BITS:
+            bucket = self._overflow
+        else:
+            level = _level_for(elapsed, tick)
+            slot = (tick >> (level * _SLOT_BITS)) & _SLOT_MASK
+            bucket = self._slots[level * _SLOTS + slot]
+            self._bitmap[level] |= _ONE << slot
+        timer._bucket = bucket
+        timer._pos = len(bucket)
+        bucket.append(timer)
+
+    def _unlink(self, timer: TimerHandle) -> None:
+        """Remove a stored timer in O(1) (O(log k) in the near heap); no trace is left."""
+        bucket = timer._bucket
+        if bucket is None:
+            return
+        pos = timer._pos
+        if bucket is self._near:
+            self._heap_remove(pos)
+        else:
+            last = cython.cast(TimerHandle, bucket.pop())
+            if last is not timer:
+                bucket[pos] = last
+                last._pos = pos
+            elif not bucket and bucket is not self._overflow and bucket is not self._never:
+                self._clear_slot_bit(timer, bucket)
+        timer._bucket = None
+        timer._wheel = None
+        timer._scheduled = False
+        self._count -= 1
+
+    def _clear_slot_bit(self, timer: TimerHandle, bucket: list) -> None:
+        """A level bucket became empty: clear its bit in the level's bitmap."""
+        x = (timer._when - self._origin) * self._inv_res
+        if cython.compiled:
+            tick = cython.cast(cython.longlong, x)
+        else:
+            tick = int(x)
+        level = _level_for(self._elapsed, tick)
+        if level < _LEVELS:
+            slot = (tick >> (level * _SLOT_BITS)) & _SLOT_MASK
+            if self._slots[level * _SLOTS + slot] is bucket:
+                self._bitmap[level] &= ~(_ONE << slot)
+                return 0
+        # The deadline was changed while stored; find the bucket by identity (rare path).
+        for index in range(_LEVELS * _SLOTS):
+            if self._slots[index] is bucket:
+                level = index // _SLOTS
+                self._bitmap[level] &= ~(_ONE << (index % _SLOTS))
+                return 0
+
+    # -- time -------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float:
+        """Lower bound of the earliest pending deadline (``inf`` when nothing can fire)."""
+        if self._near:
+            return cython.cast(TimerHandle, self._near[0])._when
+        level = 0
+        while level < _LEVELS:
+            bm = self._bitmap[level]
+            if bm:
+                slot = _ctz64(bm)
+                shift = level * _SLOT_BITS
+                start = ((self._elapsed >> (shift + _SLOT_BITS)) << (shift + _SLOT_BITS)) | (
+                    slot << shift
+                )
+                bucket = self._slots[level * _SLOTS + slot]
+                if len(bucket) <= _SCAN_LIMIT:
+                    # The earliest timer of all is in this slot: report it exactly.
+                    return self._min_when(bucket)
+                return self._tick_time(start)
+            level += 1
+        if self._overflow:
+            if len(self._overflow) <= _SCAN_LIMIT:
+                return self._min_when(self._overflow)
+            start = ((self._elapsed >> _WHEEL_BITS) + 1) << _WHEEL_BITS
+            return self._tick_time(start)
+        return _INF
+
+    def _min_when(self, bucket: list) -> float:
+        best = _INF
+        for item in bucket:
+            when = cython.cast(TimerHandle, item)._when
+            if when < best:
+                best = when
+        return best
+
+    def _tick_time(self, tick: int) -> float:
+        """A time no later than the start of ``tick`` (a margin absorbs float rounding)."""
+        return self._origin + (tick - 0.001) * self._res
+
+    def pop_expired(self, now: float, out: list) -> int:
+        """Append the timers with ``when <= now`` to ``out`` in (when, seq) order; count them."""
+        x = (now - self._origin) * self._inv_res
+        if x >= self._elapsed + 1:
+            if x < _TICK_LIMIT:
+                if cython.compiled:
+                    target = cython.cast(cython.longlong, x)
+                else:
+                    target = int(x)
+            else:
+                target = 4611686018427387903  # 2**62 - 1: the never list stays put
+            self._advance(target)
+        near = self._near
+        count = 0
+        while near:
+            timer = cython.cast(TimerHandle, near[0])
+            if not timer._when <= now:
+                break
+            self._heap_pop()
+            timer._bucket = None
+            timer._wheel = None
+            timer._scheduled = False
+            out.append(timer)
+            count += 1
+        self._count -= count
+        return count
+
+    def _advance(self, target: int) -> None:
+        """Process every occupied slot starting at or before tick ``target``, in order."""
+        while True:
+            level = 0
+            while level < _LEVELS and not self._bitmap[level]:
+                level += 1
+            if level == _LEVELS:
+                if self._overflow and self._advance_overflow(target):
+                    continue
+                break
+            bm = self._bitmap[level]
+            slot = _ctz64(bm)
+            shift = level * _SLOT_BITS
+            start = ((self._elapsed >> (shift + _SLOT_BITS)) << (shift + _SLOT_BITS)) | (
+                slot << shift
+            )
+            if start > target:
+                break
+            self._bitmap[level] = bm & (bm - 1)
+            self._elapsed = start
+            bucket = self._slots[level * _SLOTS + slot]
+            if level == 0:
+                for item in bucket:
+                    self._push_near(cython.cast(TimerHandle, item))
+            else:
+                origin = self._origin
+                inv_res = self._inv_res
+                for item in bucket:
+                    timer = cython.cast(TimerHandle, item)
+                    x = (timer._when - origin) * inv_res
+                    if cython.compiled:
+                        tick = cython.cast(cython.longlong, x)
+                    else:
+                        tick = int(x)
+                    self._place(timer, tick)
+            del bucket[:]
+        if target > self._elapsed:
+            self._elapsed = target
+
+    def _advance_overflow(self, target: int) -> bool:
+        """The levels are empty: enter the top-level block of the earliest overflow timer.
+
+        Returns whether time moved (then the caller looks at the levels again).
+        """
+        origin = self._origin
+        inv_res = self._inv_res
+        first = -1
+        for item in self._overflow:
+            x = (cython.cast(TimerHandle, item)._when - origin) * inv_res
+            if cython.compiled:
+                tick = cython.cast(cython.longlong, x)
+            else:
+                tick = int(x)
+            if first < 0 or tick < first:
+                first = tick
+        start = (first >> _WHEEL_BITS) << _WHEEL_BITS
+        if start > target:
+            return False
+        self._elapsed = start
+        pending = self._overflow
+        self._overflow = []
+        for item in pending:
+            timer = cython.cast(TimerHandle, item)
+            x = (timer._when - origin) * inv_res
+            if cython.compiled:
+                tick = cython.cast(cython.longlong, x)
+            else:
+                tick = int(x)
+            self._place(timer, tick)
+        return True
+
+    # -- the near heap: min-heap on (when, seq), positions kept in the handles ----------------
+
+    def _push_near(self, timer: TimerHandle) -> None:
+        near = self._near
+        timer._bucket = near
+        near.append(timer)
+        self._sift_up(timer, len(near) - 1)
+
+    def _sift_up(self, timer: TimerHandle, pos: int) -> None:
+        near = self._near
+        when = timer._when
+        seq = timer._seq
+        while pos > 0:
+            parent_pos = (pos - 1) >> 1
+            parent = cython.cast(TimerHandle, near[parent_pos])
+            if when < parent._when or (when == parent._when and seq < parent._seq):
+                near[pos] = parent
+                parent._pos = pos
+                pos = parent_pos
+            else:
+                break
+        near[pos] = timer
+        timer._pos = pos
+
+    def _sift_down(self, timer: TimerHandle, pos: int) -> None:
+        near = self._near
+        size = len(near)
+        when = timer._when
+        seq = timer._seq
+        child_pos = 2 * pos + 1
+        while child_pos < size:
+            child = cython.cast(TimerHandle, near[child_pos])
+            right_pos = child_pos + 1
+            if right_pos < size:
+                right = cython.cast(TimerHandle, near[right_pos])
+                if right._when < child._when or (
+                    right._when == child._when and right._seq < child._seq
+                ):
+                    child = right
+                    child_pos = right_pos
+            if child._when < when or (child._when == when and child._seq < seq):
+                near[pos] = child
+                child._pos = pos
+                pos = child_pos
+                child_pos = 2 * pos + 1
+            else:
+                break
+        near[pos] = timer
+        timer._pos = pos
+
+    def _heap_pop(self) -> None:
+        """Drop the top of the near heap (the caller has read it)."""
+        near = self._near
+        last = cython.cast(TimerHandle, near.pop())
+        if near:
+            self._sift_down(last, 0)
+
+    def _heap_remove(self, pos: int) -> None:
+        near = self._near
+        last = cython.cast(TimerHandle, near.pop())
+        if pos < len(near):
+            # ``last`` fills the hole; it may belong above or below it.
+            parent_pos = (pos - 1) >> 1
+            if pos > 0:
+                parent = cython.cast(TimerHandle, near[parent_pos])
+                if last._when < parent._when or (
+                    last._when == parent._when and last._seq < parent._seq
+                ):
+                    self._sift_up(last, pos)
+                    return 0
+            self._sift_down(last, pos)
+
+    # -- shutdown and introspection ---------------------------------------------------------
+
+    def clear(self) -> list:
+        """Detach every scheduled timer and return them (in no particular order)."""
+        timers: list = []
+        timers.extend(self._near)
+        self._near = []
+        for index in range(_LEVELS * _SLOTS):
+            bucket = self._slots[index]
+            if bucket:
+                timers.extend(bucket)
+                self._slots[index] = []
+        for level in range(_LEVELS):
+            self._bitmap[level] = 0
+        timers.extend(self._overflow)
+        self._overflow = []
+        timers.extend(self._never)
+        self._never = []
+        for item in timers:
+            timer = cython.cast(TimerHandle, item)
+            timer._bucket = None
+            timer._wheel = None
+            timer._scheduled = False
+        self._count = 0
+        return timers
+
+    def _check_invariants(self) -> None:
+        """Verify the internal structure (tests call this after every step)."""
+        seen = 0
+        origin = self._origin
+        inv_res = self._inv_res
+        elapsed = self._elapsed
+        near = self._near
+        for pos, item in enumerate(near):
+            timer: Any = item
+            assert timer._bucket is near and timer._pos == pos and timer._wheel is self
+            assert timer._scheduled
+            assert int((timer._when - origin) * inv_res) <= elapsed or (
+                (timer._when - origin) * inv_res < elapsed + 1
+            )
+            if pos:
+                parent: Any = near[(pos - 1) >> 1]
+                assert (parent._when, parent._seq) <= (timer._when, timer._seq)
+            seen += 1
+        for index in range(_LEVELS * _SLOTS):
+            level, slot = divmod(index, _SLOTS)
+            bucket = self._slots[index]
+            occupied = bool(int(self._bitmap[level]) >> slot & 1)
+            assert occupied == bool(bucket), (level, slot)
+            for pos, item in enumerate(bucket):
+                timer = item
+                assert timer._bucket is bucket and timer._pos == pos and timer._wheel is self
+                tick = int((timer._when - origin) * inv_res)
+                assert tick > elapsed
+                assert _level_for(elapsed, tick) == level
+                assert (tick >> (level * _SLOT_BITS)) & _SLOT_MASK == slot
+                seen += 1
+        for bucket in (self._overflow, self._never):
+            for pos, item in enumerate(bucket):
+                timer = item
+                assert timer._bucket is bucket and timer._pos == pos and timer._wheel is self
+                seen += 1
+        for item in self._overflow:
+            tick = int((item._when - origin) * inv_res)
+            assert (tick ^ elapsed) >> _WHEEL_BITS and tick > elapsed
+        assert seen == self._count, (seen, self._count)
