@@ -50,6 +50,7 @@ start) in one ``try``; the handler sees the exception and the value becomes abse
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import linecache
 from collections.abc import Callable, Sequence
@@ -140,6 +141,8 @@ def _resolve_step(
     name: str | None,
     what: str,
 ) -> Any:
+    if params is None and _fits_unannotated(fn, leading + trailing):
+        return None
     sig = read_signature(fn, leading=leading, trailing=trailing, params=params, name=name,
                          what=what)
     if sig is None:
@@ -158,6 +161,32 @@ def _resolve_step(
             "started without a registry: use Pipeline.start(world.registry, ...)"
         )
     return resolve(sig, registry)
+
+
+def _fits_unannotated(fn: Any, n: int) -> bool:
+    """A callable without annotations that accepts exactly ``n`` positional arguments.
+
+    Covers builtins and methods with optional parameters (``str.strip``, ``int``,
+    ``round``) that take no World parameter but have more positional slots than ``n``.
+    """
+    if inspect.iscoroutinefunction(fn):
+        return False
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    required = total = 0
+    for p in sig.parameters.values():
+        if p.annotation is not p.empty:
+            return False
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            total += 1
+            required += p.default is p.empty
+        elif p.kind is p.VAR_POSITIONAL:
+            total = max(total, n)
+        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
+            return False
+    return required <= n <= total
 
 
 class _Ctx(NamedTuple):
