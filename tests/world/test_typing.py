@@ -16,6 +16,10 @@ mypy_api = pytest.importorskip("mypy.api")
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
+WORLD_MODULES = (
+    "_world.py", "_param.py", "_handler.py", "_timer.py", "_io.py", "_harness.py",
+    "_context.py", "_errors.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +33,7 @@ def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> str:
         "--cache-dir", str(cache),
         str(HERE / "typing_sample.py"),
         str(HERE / "typing_sample_bad.py"),
-        str(ROOT / "nexusloop" / "world" / "_world.py"),
-        str(ROOT / "nexusloop" / "world" / "_param.py"),
-        str(ROOT / "nexusloop" / "world" / "_handler.py"),
+        *(str(ROOT / "nexusloop" / "world" / m) for m in WORLD_MODULES),
     ])
     assert not stderr, stderr
     return stdout
@@ -51,7 +53,7 @@ def test_good_sample_is_clean(mypy_output: str) -> None:
 
 
 def test_world_modules_are_clean_under_strict(mypy_output: str) -> None:
-    for module in ("_world.py", "_param.py", "_handler.py"):
+    for module in WORLD_MODULES:
         assert _errors_in(mypy_output, f"world/{module}") == [], mypy_output
 
 
