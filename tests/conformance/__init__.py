@@ -1,0 +1,1 @@
+"""CPython's ``test.test_asyncio`` run against nexusloop (see ``_harness.py``)."""

@@ -1,0 +1,8 @@
+"""CPython's ``test.test_asyncio.test_context`` on nexusloop (see ``_harness.py``)."""
+from __future__ import annotations
+
+from ._harness import cpython_test_module, derive_all
+
+cpy = cpython_test_module("test_context")
+
+derive_all(globals(), cpy)
