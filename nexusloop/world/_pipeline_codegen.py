@@ -40,8 +40,8 @@ it, and:
 * a conditional combinator (``map``, ``filter``, ``inspect``...) on a possibly-absent value is
   wrapped in ``if v is not None:``;
 * when nothing later in the chain can observe absence (no ``then``, ``tap`` or ``unwrap_or``
-  follows), absence ends the event at once (``return None``, or ``continue`` in a batch), so
-  the rest of the chain needs no checks at all;
+  follows), absence ends the event at once (``return None``, or ``continue`` in a batch)
+  instead of nesting: a conditional step is preceded by ``if v is None: return None``;
 * inside a DAG arm absence never ends the event (the other arms and the merge still run); the
   arm's value is ``None``.
 
@@ -294,8 +294,7 @@ class Emitter:
             self.flush(var, indent)
             self.put(indent, "try:")
             mark = len(self.lines)
-            body_absent = self._ops(ops, range(start, i), later, var, indent + 1, absent, ctx,
-                                    registry)
+            self._ops(ops, range(start, i), later, var, indent + 1, absent, ctx, registry)
             self.flush(var, indent + 1)
             if len(self.lines) == mark:
                 self.put(indent + 1, "pass")
@@ -304,12 +303,8 @@ class Emitter:
             for stamp in handler.stamps:
                 self.put(indent + 1, stamp)
             self.put(indent + 1, handler.call((), ("_exc",)))
-            if later[i] or not ctx.can_exit:
-                self.put(indent + 1, f"{var} = None")
-                absent = True
-            else:
-                self.put(indent + 1, ctx.stop)
-                absent = body_absent
+            self._absence(var, indent + 1, later[i], ctx)
+            absent = True
             start = i + 1
         return self._ops(ops, range(start, len(ops)), later, var, indent, absent, ctx, registry)
 
@@ -319,53 +314,56 @@ class Emitter:
             absent = self._op(ops[i], later[i], var, indent, absent, ctx, registry)
         return absent
 
-    def _absence(self, var: str, indent: int, consumed: bool, ctx: _Ctx) -> bool:
-        """Emit what happens when the value becomes absent; returns the new ``absent``."""
+    def _absence(self, var: str, indent: int, consumed: bool, ctx: _Ctx) -> None:
+        """Emit what happens when the value becomes absent."""
         if consumed or not ctx.can_exit:
             self.put(indent, f"{var} = None")
-            return True
-        self.put(indent, ctx.stop)
-        return False
+        else:
+            self.put(indent, ctx.stop)
 
     def _op(self, op: Op, consumed: bool, var: str, indent: int, absent: bool, ctx: _Ctx,
             registry: Registry | None) -> bool:
+        """Emit one op; returns the static "may be absent" flag after it.
+
+        The flag is a property of the chain position (the builder's OptionPipeline type), not
+        of the code path: even after ``if v is None: return None`` a later step may return
+        None, which an optional chain must treat as "no value" again.
+        """
         kind = op.kind
         wrapped = False
         if kind in _CONDITIONAL and absent:
             self.flush(var, indent)
             if not consumed and ctx.can_exit:
-                # Nothing later can see absence: end the event here, no checks afterwards.
+                # Nothing later can see absence: end the event here instead of nesting.
                 self.put(indent, f"if {var} is None: {ctx.stop}")
-                absent = False
             else:
                 self.put(indent, f"if {var} is not None:")
                 indent += 1
                 wrapped = True
-                absent = False
-        absent = self._emit(op, consumed, var, indent, absent, ctx, registry)
+        arms_absent = self._emit(op, consumed, var, indent, ctx, registry)
         if wrapped:
             self.flush(var, indent)
+        if kind in (THEN, UNWRAP_OR, UNWRAP_OR_ELSE):
+            return False
+        if kind in (AND_THEN, FILTER, DEDUP):
             return True
-        return absent
+        return absent or arms_absent
 
-    def _emit(self, op: Op, consumed: bool, var: str, indent: int, absent: bool, ctx: _Ctx,
+    def _emit(self, op: Op, consumed: bool, var: str, indent: int, ctx: _Ctx,
               registry: Registry | None) -> bool:
+        """Emit one op for a present value (or for any value, if it is unconditional).
+
+        Returns True only for a route whose arms may end without a value.
+        """
         kind = op.kind
         if kind in (THEN, MAP):
             self.set_pending(var, self.step(op, registry, "step"), indent)
-            return False if kind == THEN else absent
-        if kind == DISPATCH:
+        elif kind == DISPATCH:
             runner = self.const(as_runner(op.fn, "dispatch target"), "dispatch")
             self.pending[var] = f"{runner}(_world, {self.cur(var)})"
-            return False
-        if kind == AND_THEN:
+        elif kind == AND_THEN:
             self.set_pending(var, self.step(op, registry, "step"), indent)
-            self.flush(var, indent)
-            if not consumed and ctx.can_exit:
-                self.put(indent, f"if {var} is None: {ctx.stop}")
-                return False
-            return True
-        if kind in (FILTER, GUARD):
+        elif kind in (FILTER, GUARD):
             pred = self.step(op, registry, "predicate")
             self.flush(var, indent)
             for stamp in pred.stamps:
@@ -373,18 +371,15 @@ class Emitter:
             self.put(indent, f"if not {pred.call((), (var,))}:")
             if kind == GUARD:
                 self.put(indent + 1, ctx.stop)
-                return absent
-            return self._absence(var, indent + 1, consumed, ctx)
-        if kind in (TAP, INSPECT):
+            else:
+                self._absence(var, indent + 1, consumed, ctx)
+        elif kind in (TAP, INSPECT):
             side = self.step(op, registry, "step")
             self.flush(var, indent)
             for stamp in side.stamps:
                 self.put(indent, stamp)
             self.put(indent, side.call((), (var,)))
-            return absent
-        if kind in (UNWRAP_OR, UNWRAP_OR_ELSE):
-            if not absent:
-                return False
+        elif kind in (UNWRAP_OR, UNWRAP_OR_ELSE):
             self.flush(var, indent)
             self.put(indent, f"if {var} is None:")
             if kind == UNWRAP_OR:
@@ -394,8 +389,7 @@ class Emitter:
                 for stamp in make.stamps:
                     self.put(indent + 1, stamp)
                 self.put(indent + 1, f"{var} = {make.call((), ())}")
-            return False
-        if kind == DEDUP:
+        elif kind == DEDUP:
             last = self.new_state("last", _UNSET)
             self.flush(var, indent)
             key = var
@@ -403,19 +397,17 @@ class Emitter:
                 key = self.fresh("key")
                 self.put(indent, f"{key} = {self.const(op.arg, 'dedup_key')}({var})")
             self.put(indent, f"if {key} == {last}:")
-            absent = self._absence(var, indent + 1, consumed, ctx)
+            self._absence(var, indent + 1, consumed, ctx)
             self.put(indent, "else:")
             self.put(indent + 1, f"{last} = {key}")
-            return absent
-        if kind == SCAN:
+        elif kind == SCAN:
             acc = self.new_state("acc", op.arg)
             call = self.step(op, registry, "scan step")
             self.flush(var, indent)
             for stamp in call.stamps:
                 self.put(indent, stamp)
             self.put(indent, f"{var} = {acc} = {call.call((acc,), (var,))}")
-            return False
-        if kind == ROUTE:
+        elif kind == ROUTE:
             pred = self.step(op, registry, "route predicate")
             self.flush(var, indent)
             for stamp in pred.stamps:
@@ -431,7 +423,7 @@ class Emitter:
                 if len(self.lines) == mark:
                     self.put(indent + 1, "pass")
             return any(results)
-        if kind == FORK:
+        elif kind == FORK:
             self.flush(var, indent)
             arm_ctx = _Ctx(ctx.stop, False)
             arm_vars = []
@@ -442,14 +434,14 @@ class Emitter:
                 # Arms run in order, each completely before the next one starts.
                 self.flush(arm_var, indent)
                 arm_vars.append(arm_var)
-            if op.fn is None:          # join: the fork's value goes on
-                return absent
-            merge = self.step(op, registry, "merge step")
-            for stamp in merge.stamps:
-                self.put(indent, stamp)
-            self.pending[var] = merge.call((), arm_vars)
-            return False
-        raise AssertionError(f"unknown op {kind!r}")  # pragma: no cover
+            if op.fn is not None:      # merge (else join: the fork's value goes on)
+                merge = self.step(op, registry, "merge step")
+                for stamp in merge.stamps:
+                    self.put(indent, stamp)
+                self.pending[var] = merge.call((), arm_vars)
+        else:  # pragma: no cover
+            raise AssertionError(f"unknown op {kind!r}")
+        return False
 
     # -- the function ----------------------------------------------------------------------
     def finish(self, params: str, prologue: Sequence[str] = (),
