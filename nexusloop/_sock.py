@@ -16,9 +16,9 @@ registered.
 The done-callback removes the registration only if it is still the one this
 operation installed: if another operation replaced the reader/writer for the
 same fd in the meantime (a retry right after cancelling, within one loop tick),
-its registration survives.  This needs the Handle of the registration, which
-the loop's private ``_add_reader``/``_add_writer`` return (as in CPython's
-``BaseSelectorEventLoop``).
+its registration survives.  The loop's private ``_add_reader``/``_add_writer``
+(as in CPython's ``BaseSelectorEventLoop``) return the registration's Handle,
+which says so exactly; without them the mixin tracks ownership itself.
 
 Semantics follow CPython 3.11 ``selector_events.BaseSelectorEventLoop``
 (the specification): the same exceptions, including ``ValueError("the socket
@@ -46,13 +46,17 @@ Optional, recommended (used when present, looked up on the slow path only):
 * ``self._add_reader(fd, cb, *args) -> Handle`` / ``self._add_writer(...)``:
   register without the transport check and return the registered Handle,
   which must be cancelled when the registration is replaced or removed.
-  Without them the public ``add_*`` is used and the done-callback removes the
-  fd's registration unconditionally (weaker: a cancelled operation may then
-  remove a newer registration made for the same fd in the same tick).
+  Without them the public ``add_*`` is used and the mixin remembers, per fd,
+  which operation's future owns the registration (``_sock_reader_owners`` /
+  ``_sock_writer_owners``, created lazily); a done-callback only removes a
+  registration its own operation still owns.  This covers sock_* operations
+  replacing each other, but not a plain ``add_reader`` by user code replacing
+  a pending sock_* registration (that one may then be removed).
 * ``self._ensure_fd_no_transport(fd)`` -- called before ``_add_*`` when both
   exist, as CPython does.
 
-This mixin keeps no state of its own: there is no ``_init_*``/``_close_*`` hook.
+The only state is those two lazily created dicts (slow path, no ``_init_*`` or
+``_close_*`` hook needed).
 """
 from __future__ import annotations
 
@@ -125,6 +129,10 @@ class SockMixin:
 
     __slots__ = ()
 
+    # fd -> the future whose sock_* registration is current (only without _add_reader/_writer)
+    _sock_reader_owners: dict[int, asyncio.Future[Any]] | None = None
+    _sock_writer_owners: dict[int, asyncio.Future[Any]] | None = None
+
     if TYPE_CHECKING:
         _debug: bool
 
@@ -139,36 +147,50 @@ class SockMixin:
         ) -> list[tuple[Any, Any, int, str, Any]]: ...
 
     # -- registration helpers (slow path only) ---------------------------------------------
+    #
+    # A registration is removed when its future is done -- but only if it is still the
+    # registration this operation made.  With the loop's ``_add_reader``/``_add_writer`` the
+    # Handle tells (a replaced registration's Handle is cancelled).  Without them the mixin
+    # remembers which future owns each fd's sock_* registration, which covers sock_* operations
+    # replacing each other (the common race: cancel, then retry at once).
 
     def _sock_wait_readable(
         self, fut: asyncio.Future[Any], fd: int, callback: Callable[..., None], *args: Any
     ) -> None:
         """Call ``callback(*args)`` whenever ``fd`` is readable until ``fut`` is done."""
         adder = getattr(self, "_add_reader", None)
-        if adder is None:
-            self.add_reader(fd, callback, *args)
-            handle = None
-        else:
+        if adder is not None:
             ensure = getattr(self, "_ensure_fd_no_transport", None)
             if ensure is not None:
                 ensure(fd)
             handle = adder(fd, callback, *args)
-        fut.add_done_callback(functools.partial(self._sock_unwatch_reader, fd, handle))
+            fut.add_done_callback(functools.partial(self._sock_unwatch_reader, fd, handle))
+            return
+        self.add_reader(fd, callback, *args)
+        owners = self._sock_reader_owners
+        if owners is None:
+            owners = self._sock_reader_owners = {}
+        owners[fd] = fut
+        fut.add_done_callback(functools.partial(self._sock_release_reader, fd))
 
     def _sock_wait_writable(
         self, fut: asyncio.Future[Any], fd: int, callback: Callable[..., None], *args: Any
     ) -> None:
         """Call ``callback(*args)`` whenever ``fd`` is writable until ``fut`` is done."""
         adder = getattr(self, "_add_writer", None)
-        if adder is None:
-            self.add_writer(fd, callback, *args)
-            handle = None
-        else:
+        if adder is not None:
             ensure = getattr(self, "_ensure_fd_no_transport", None)
             if ensure is not None:
                 ensure(fd)
             handle = adder(fd, callback, *args)
-        fut.add_done_callback(functools.partial(self._sock_unwatch_writer, fd, handle))
+            fut.add_done_callback(functools.partial(self._sock_unwatch_writer, fd, handle))
+            return
+        self.add_writer(fd, callback, *args)
+        owners = self._sock_writer_owners
+        if owners is None:
+            owners = self._sock_writer_owners = {}
+        owners[fd] = fut
+        fut.add_done_callback(functools.partial(self._sock_release_writer, fd))
 
     def _sock_unwatch_reader(self, fd: int, handle: Any, fut: object) -> None:
         # A cancelled handle means someone re-registered this fd after us: leave theirs alone.
@@ -177,6 +199,18 @@ class SockMixin:
 
     def _sock_unwatch_writer(self, fd: int, handle: Any, fut: object) -> None:
         if handle is None or not handle.cancelled():
+            self.remove_writer(fd)
+
+    def _sock_release_reader(self, fd: int, fut: object) -> None:
+        owners = self._sock_reader_owners
+        if owners is not None and owners.get(fd) is fut:
+            del owners[fd]
+            self.remove_reader(fd)
+
+    def _sock_release_writer(self, fd: int, fut: object) -> None:
+        owners = self._sock_writer_owners
+        if owners is not None and owners.get(fd) is fut:
+            del owners[fd]
             self.remove_writer(fd)
 
     # -- receiving -------------------------------------------------------------------------
