@@ -5,7 +5,6 @@ No speed assertions: this only guards the runner (benchmarks/run.py) against bit
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,20 +17,9 @@ WORKLOADS = ["call_soon_chain", "sleep0"]
 LOOPS = ["asyncio", "nexusloop"]
 
 
-def _nexusloop_missing() -> str:
-    # The runner measures the tree it sits in; check that same tree.
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    try:
-        from nexusloop import new_event_loop  # noqa: F401
-    except (ImportError, AttributeError) as exc:
-        return f"nexusloop.new_event_loop not available yet ({type(exc).__name__}: {exc})"
-    return ""
-
-
 def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(RUNNER), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def test_child_prints_one_json_line() -> None:
@@ -44,7 +32,6 @@ def test_child_prints_one_json_line() -> None:
     assert res["ops"] > 0 and res["seconds"] > 0 and res["rate"] > 0
 
 
-@pytest.mark.skipif(bool(_nexusloop_missing()), reason=_nexusloop_missing() or "n/a")
 def test_quick_run_parses_with_positive_rates(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = _run("--quick", "--repeat", "1", "--workloads", ",".join(WORKLOADS),
