@@ -40,17 +40,25 @@ import socket
 import threading
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 
 __all__ = ["ExecutorMixin"]
 
+# Type checkers see the mixin as an event loop (so self.create_future() etc. are typed);
+# at runtime it is a plain mixin and the Loop supplies AbstractEventLoop itself.
+if TYPE_CHECKING:
+    _LoopBase = asyncio.AbstractEventLoop
+else:
+    _LoopBase = object
+
 _T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 # asyncio's logger: debug-mode DNS timing lines are where asyncio users look for them.
 _logger = logging.getLogger("asyncio")
 
 
-class ExecutorMixin:
+class ExecutorMixin(_LoopBase):
     """Executor and resolver methods for the Loop; see the module docstring for the contract."""
 
     __slots__ = ()
@@ -62,12 +70,6 @@ class ExecutorMixin:
         _debug: bool
 
         def _check_closed(self) -> None: ...
-        def create_future(self) -> asyncio.Future[Any]: ...
-        def call_soon_threadsafe(
-            self, callback: Callable[..., object], *args: Any, context: Any = None
-        ) -> asyncio.Handle: ...
-        def is_closed(self) -> bool: ...
-        def time(self) -> float: ...
 
     # -- lifecycle hooks -------------------------------------------------------------------
 
@@ -87,7 +89,10 @@ class ExecutorMixin:
     # -- executors -------------------------------------------------------------------------
 
     def run_in_executor(
-        self, executor: concurrent.futures.Executor | None, func: Callable[..., _T], *args: Any
+        self,
+        executor: concurrent.futures.Executor | None,
+        func: Callable[[Unpack[_Ts]], _T],
+        *args: *_Ts,
     ) -> asyncio.Future[_T]:
         """Run ``func(*args)`` in ``executor`` (``None``: the default thread pool).
 

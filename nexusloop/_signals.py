@@ -52,11 +52,19 @@ import sys
 import warnings
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVarTuple, Unpack
 
 __all__ = ["SignalMixin"]
 
+# Type checkers see the mixin as an event loop (so self.create_future() etc. are typed);
+# at runtime it is a plain mixin and the Loop supplies AbstractEventLoop itself.
+if TYPE_CHECKING:
+    _LoopBase = asyncio.AbstractEventLoop
+else:
+    _LoopBase = object
+
 _logger = logging.getLogger("asyncio")
+_Ts = TypeVarTuple("_Ts")
 
 if sys.platform == "win32":  # pragma: no cover
     raise ImportError("nexusloop signal handling is Unix only")
@@ -68,7 +76,7 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
     """Python-level handler: the work happens when the wakeup fd is read by the loop."""
 
 
-class SignalMixin:
+class SignalMixin(_LoopBase):
     """Signal handler methods for the Loop; see the module docstring for the contract."""
 
     __slots__ = ()
@@ -80,12 +88,6 @@ class SignalMixin:
 
     if TYPE_CHECKING:
         def _check_closed(self) -> None: ...
-        def call_soon(
-            self, callback: Callable[..., object], *args: Any, context: Any = None
-        ) -> asyncio.Handle: ...
-        def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None: ...
-        def remove_reader(self, fd: Any) -> bool: ...
-        def is_closed(self) -> bool: ...
 
     # -- lifecycle hooks -------------------------------------------------------------------
 
@@ -124,7 +126,9 @@ class SignalMixin:
 
     # -- public API ------------------------------------------------------------------------
 
-    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+    def add_signal_handler(
+        self, sig: int, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts
+    ) -> None:
         """Run ``callback(*args)`` on the loop whenever signal ``sig`` arrives.  Unix, main thread.
 
         Raises ValueError for an invalid signal number and RuntimeError when the

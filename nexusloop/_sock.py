@@ -73,6 +73,13 @@ except ImportError:  # pragma: no cover - Python built without ssl
 
 __all__ = ["SockMixin"]
 
+# Type checkers see the mixin as an event loop (so self.create_future() etc. are typed);
+# at runtime it is a plain mixin and the Loop supplies AbstractEventLoop itself.
+if TYPE_CHECKING:
+    _LoopBase = asyncio.AbstractEventLoop
+else:
+    _LoopBase = object
+
 _HAS_IPV6 = socket.has_ipv6
 _INET_FAMILIES = (socket.AF_INET, socket.AF_INET6) if _HAS_IPV6 else (socket.AF_INET,)
 _NUMERIC_TYPES = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
@@ -124,7 +131,7 @@ def _numeric_sockaddr(sock: socket.socket, address: Any) -> Any:
     return (host, port)
 
 
-class SockMixin:
+class SockMixin(_LoopBase):
     """``sock_recv`` … ``sock_accept`` for the Loop; see the module docstring for the contract."""
 
     __slots__ = ()
@@ -135,16 +142,6 @@ class SockMixin:
 
     if TYPE_CHECKING:
         _debug: bool
-
-        def create_future(self) -> asyncio.Future[Any]: ...
-        def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None: ...
-        def remove_reader(self, fd: Any) -> bool: ...
-        def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None: ...
-        def remove_writer(self, fd: Any) -> bool: ...
-        async def getaddrinfo(
-            self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0,
-            flags: int = 0,
-        ) -> list[tuple[Any, Any, int, str, Any]]: ...
 
     # -- registration helpers (slow path only) ---------------------------------------------
     #
