@@ -6,7 +6,7 @@ Design
 function with one direct call per handler (``_h0(world, event); _h1(world, event)``), each
 handler's ``run`` bound once at construction. :class:`Broadcast` is the dynamic variant: its
 handlers live in a tuple that is *replaced* (copy-on-write) by ``add``/``remove``, so dispatch is
-a plain ``for`` loop over a tuple (no allocation, no lock) and a handler may add or remove
+a plain loop over a tuple (no allocation, no lock) and a handler may add or remove
 handlers while an event is being dispatched without disturbing that dispatch (the change
 applies from the next event).
 
@@ -87,12 +87,18 @@ class Broadcast(Generic[E]):
 
     def _install(self) -> None:
         # ``run`` reads the current tuple through ``self`` once per event: a handler that
-        # adds or removes replaces the tuple, leaving the loop in progress untouched.
+        # adds or removes replaces the tuple, leaving the loop in progress untouched. It
+        # indexes instead of iterating because a tuple iterator is a heap allocation per event
+        # (no free list), which tests/world/test_pipeline_alloc.py would catch.
         this = self
 
         def run(world: World, event: Any) -> None:
-            for runner in this._runners:
-                runner(world, event)
+            runners = this._runners
+            i = 0
+            n = len(runners)
+            while i < n:
+                runners[i](world, event)
+                i += 1
 
         self.run = run
 

@@ -78,7 +78,7 @@ def catch_fn(tag: str) -> Callable[[BaseException], None]:
 def merge_fn(n: int) -> Callable[..., Any]:
     ns: dict[str, Any] = {"_num": _num}
     args = ", ".join(f"a{i}" for i in range(n))
-    exec(f"def merge({args}):\n    return sum(_num(a) for a in ({args},)) + 100\n", ns)
+    exec(f"def merge({args}):\n    return sum(_num(a) for a in ({args},)) + 100\n", ns)  # noqa: S102
     return ns["merge"]  # type: ignore[no-any-return]
 
 
@@ -266,8 +266,8 @@ def test_compiled_pipeline_matches_reference(spec: list[tuple[Any, ...]],
     built = chain.build()
     ref = Reference(chain._ops)
     for event in events:
-        got = outcome(lambda: built.run(WORLD, event))
-        expected = outcome(lambda: ref.run(event))
+        got = outcome(lambda e=event: built.run(WORLD, e))
+        expected = outcome(lambda e=event: ref.run(e))
         assert got == expected, built.source
 
 
