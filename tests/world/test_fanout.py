@@ -153,7 +153,7 @@ def test_broadcast_initial_handlers_clear_and_iter(world: World) -> None:
     log: list[Any] = []
     r = Recorder(log, "r")
     bus: Broadcast[int] = Broadcast(r, into_handler(write_a, world.registry))
-    assert list(bus)[0] is r and len(bus.handlers) == 2
+    assert next(iter(bus)) is r and len(bus.handlers) == 2
     bus.run(world, 5)
     assert log == [("r", 5)] and world.resource(A).seen == [5]
     bus.clear()
