@@ -50,7 +50,8 @@ def world() -> World:
             "nexusloop.new_event_loop(world=...)"
         )
     if not isinstance(found, World):
-        raise RuntimeError(f"loop.world is {found!r}, not a nexusloop.world.World")
+        # A misconfigured loop rather than a bad argument, hence not TypeError.
+        raise RuntimeError(f"loop.world is {found!r}, not a nexusloop.world.World")  # noqa: TRY004
     return found
 
 

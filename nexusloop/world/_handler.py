@@ -69,7 +69,7 @@ class FnHandler(Generic[E_contra]):
     function's name, ``fn`` the function itself.
     """
 
-    __slots__ = ("run", "name", "fn")
+    __slots__ = ("fn", "name", "run")
 
     run: Callable[[World, E_contra], Any]
 
@@ -98,7 +98,7 @@ class Callback(Generic[C, E_contra]):
         cb.ctx.attempts          # 1
     """
 
-    __slots__ = ("ctx", "run", "name", "fn")
+    __slots__ = ("ctx", "fn", "name", "run")
 
     run: Callable[[World, E_contra], Any]
 
@@ -205,7 +205,7 @@ class HandlerTemplate:
         h2 = template.generate()
     """
 
-    __slots__ = ("_stamp", "_shared", "name", "fn")
+    __slots__ = ("_shared", "_stamp", "fn", "name")
 
     def __init__(
         self,
@@ -239,7 +239,7 @@ class CallbackTemplate(Generic[C]):
         cb = template.generate(Retry(order_id=7))
     """
 
-    __slots__ = ("_stamp", "name", "fn")
+    __slots__ = ("_stamp", "fn", "name")
 
     def __init__(
         self,

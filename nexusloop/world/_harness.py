@@ -19,6 +19,10 @@ __all__ = ["TestHarness", "VirtualClock"]
 
 T = TypeVar("T")
 
+#: advance() gives up after this many polls within one call (a timer rescheduling itself at
+#: "now" forever would otherwise hang the test).
+_MAX_POLLS = 100_000
+
 
 class VirtualClock:
     """A clock that only moves when told to: ``clock()`` / ``clock.now()`` read it.
@@ -147,12 +151,17 @@ class TestHarness:
         fired = 0
         timers = self.timers
         if timers is not None:
-            while True:
+            for _ in range(_MAX_POLLS):
                 deadline = timers.next_deadline()
                 if deadline is None or deadline > when:
                     break
                 self.clock.set(max(deadline, self.clock.now()))
                 fired += timers.poll(self.world, self.clock.now())
+            else:
+                raise RuntimeError(
+                    f"timers kept coming due after {_MAX_POLLS} polls before {when}: "
+                    "a handler probably reschedules itself at the current time"
+                )
         self.clock.set(when)
         if timers is not None:
             fired += timers.poll(self.world, when)

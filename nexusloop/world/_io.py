@@ -36,7 +36,7 @@ from ._world import World, WorldBuilder
 if TYPE_CHECKING:
     from ._handler import Handler
 
-__all__ = ["IoDriver", "IoEvent", "IoInstaller", "IoPoller", "IoToken", "READABLE", "WRITABLE"]
+__all__ = ["READABLE", "WRITABLE", "IoDriver", "IoEvent", "IoInstaller", "IoPoller", "IoToken"]
 
 READABLE = selectors.EVENT_READ
 WRITABLE = selectors.EVENT_WRITE
@@ -83,8 +83,16 @@ class IoDriver:
     """
 
     __slots__ = (
-        "_handlers", "_fds", "_masks", "_gens", "_free", "_by_fd", "_selector", "_armed",
-        "_loop", "_world",
+        "_armed",
+        "_by_fd",
+        "_fds",
+        "_free",
+        "_gens",
+        "_handlers",
+        "_loop",
+        "_masks",
+        "_selector",
+        "_world",
     )
 
     def __init__(self) -> None:
@@ -263,7 +271,8 @@ class IoPoller:
         world = wb.build()
         while not world.is_shutdown():
             timers.poll(world, time.monotonic())
-            io.poll(world, timeout=timers.next_deadline_in(...))
+            deadline = timers.next_deadline()
+            io.poll(world, None if deadline is None else max(0.0, deadline - time.monotonic()))
     """
 
     __slots__ = ("driver",)

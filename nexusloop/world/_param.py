@@ -194,7 +194,7 @@ def _closure_namespace(fn: Any) -> dict[str, Any]:
 def _annotation_target(fn: Any) -> Any:
     if inspect.isfunction(fn) or inspect.ismethod(fn):
         return fn
-    call = getattr(type(fn), "__call__", None)
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 - the method, for its annotations
     if inspect.isfunction(call):
         return call
     return fn
@@ -209,7 +209,7 @@ def _resolve_annotations(fn: Any, name: str) -> dict[str, Any]:
     localns = _closure_namespace(inspect.unwrap(target))
     try:
         return typing.get_type_hints(target, localns=localns, include_extras=True)
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - fall back to resolving one by one below
         pass
     # Some annotation does not resolve (e.g. one imported under TYPE_CHECKING): resolve one by
     # one, so that only an unresolvable *World parameter* is an error.
@@ -220,15 +220,15 @@ def _resolve_annotations(fn: Any, name: str) -> dict[str, Any]:
     for pname, ann in raw.items():
         if isinstance(ann, str):
             try:
-                ann = eval(ann, globalns, localns)  # noqa: S307 - annotations are code
-            except Exception as exc:
+                ann = eval(ann, globalns, localns)  # annotations are code, like get_type_hints
+            except Exception as exc:  # noqa: BLE001 - any failure: report it per parameter
                 ann = _Unresolved(ann, exc)
         resolved[pname] = ann
     return resolved
 
 
 class _Unresolved:
-    __slots__ = ("text", "error")
+    __slots__ = ("error", "text")
 
     def __init__(self, text: str, error: Exception) -> None:
         self.text = text
@@ -261,7 +261,7 @@ def read_signature(
         raise BuildError(f"{what} {fn!r} is not callable")
     fname = name or callable_name(fn)
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(type(fn), "__call__", None)
+        getattr(type(fn), "__call__", None)  # noqa: B004 - async __call__ of a callable object
     )
     try:
         sig = inspect.signature(fn)
@@ -506,7 +506,7 @@ class Stamper:
     The machinery shared by handlers, callbacks, templates and :func:`compile_step`.
     """
 
-    __slots__ = ("fn", "resolved", "make", "fixed", "local_slots")
+    __slots__ = ("fixed", "fn", "local_slots", "make", "resolved")
 
     def __init__(
         self,

@@ -54,7 +54,7 @@ MissedTick = Literal["burst", "delay", "skip"]
 class TimerKey:
     """Identifies a scheduled timer; pass it to :meth:`TimerWheel.cancel`."""
 
-    __slots__ = ("when", "order", "handler", "loop_handle")
+    __slots__ = ("handler", "loop_handle", "order", "when")
 
     def __init__(self, when: float, order: int, handler: Handler[float] | None) -> None:
         self.when = when
@@ -89,7 +89,7 @@ class TimerWheel:
         wheel.cancel(key)
     """
 
-    __slots__ = ("_heap", "_order", "_now", "_loop", "_world", "_active")
+    __slots__ = ("_active", "_heap", "_loop", "_now", "_order", "_world")
 
     def __init__(self) -> None:
         self._heap: list[TimerKey] = []
@@ -191,8 +191,7 @@ class TimerPoller:
         wheel = self.wheel
         if wheel._loop is not None:
             return 0
-        if now > wheel._now:
-            wheel._now = now
+        wheel._now = max(wheel._now, now)
         heap = wheel._heap
         limit = wheel._order  # timers scheduled during this poll wait for the next one
         deferred: list[TimerKey] = []
@@ -286,7 +285,7 @@ class Periodic:
         beat.cancel()
     """
 
-    __slots__ = ("wheel", "interval", "handler", "missed", "key", "deadline", "fired")
+    __slots__ = ("deadline", "fired", "handler", "interval", "key", "missed", "wheel")
 
     def __init__(
         self,

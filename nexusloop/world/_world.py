@@ -121,7 +121,7 @@ class Shutdown:
             ...
     """
 
-    __slots__ = ("_requested", "_callbacks")
+    __slots__ = ("_callbacks", "_requested")
 
     def __init__(self) -> None:
         self._requested = False
@@ -315,7 +315,7 @@ class World:
         world.is_changed(Cell[int])              # True
     """
 
-    __slots__ = ("_values", "_changed", "_seq", "_registry", "_frozen", "_shutdown", "__weakref__")
+    __slots__ = ("__weakref__", "_changed", "_frozen", "_registry", "_seq", "_shutdown", "_values")
 
     def __init__(self) -> None:
         # Created by WorldBuilder only; users get a World from WorldBuilder.build().
@@ -427,7 +427,7 @@ class WorldBuilder:
         world = wb.build()
     """
 
-    __slots__ = ("_world", "_built")
+    __slots__ = ("_built", "_world")
 
     def __init__(self) -> None:
         self._world = World()

@@ -17,6 +17,7 @@ import pytest
 
 from nexusloop.world import (
     Cell,
+    HandlerTemplate,
     Local,
     Res,
     ResMut,
@@ -27,7 +28,6 @@ from nexusloop.world import (
     into_callback,
     into_handler,
 )
-from nexusloop.world import HandlerTemplate
 
 EVENTS = [1] * 10_000
 
@@ -110,6 +110,6 @@ def test_harness_detects_a_per_dispatch_allocation(world: World) -> None:
     def allocating(c: ResMut[Cell[int]], event: int) -> None:
         c.value = Big()  # type: ignore[assignment]
 
-    base_net, base_peak = _baseline(world)
+    _base_net, base_peak = _baseline(world)
     _net, peak = _measure(into_handler(allocating, world.registry).run, world)
     assert peak > base_peak

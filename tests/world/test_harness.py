@@ -123,3 +123,22 @@ def test_harness_over_a_built_world_and_without_timers() -> None:
     assert bare.timers is None and bare.advance(5.0) == 0 and bare.now() == 5.0
     with pytest.raises(RuntimeError, match="no timer driver"):
         bare.wheel  # noqa: B018
+
+
+def test_advance_detects_a_timer_rescheduling_itself_at_now() -> None:
+    wb = WorldBuilder()
+    h = TestHarness(wb)
+
+    def forever(wheel: ResMut[TimerWheel], now: float) -> None:
+        wheel.schedule(now, into_handler(forever, h.world.registry))
+
+    h.wheel.schedule(1.0, into_handler(forever, h.world.registry))
+    import nexusloop.world._harness as harness_mod
+
+    old = harness_mod._MAX_POLLS
+    harness_mod._MAX_POLLS = 50
+    try:
+        with pytest.raises(RuntimeError, match="reschedules itself"):
+            h.advance(2.0)
+    finally:
+        harness_mod._MAX_POLLS = old

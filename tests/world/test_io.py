@@ -133,7 +133,7 @@ def test_stale_token_in_the_same_batch_is_skipped() -> None:
 
 
 def test_writable_interest(pair: tuple[socket.socket, ...]) -> None:
-    a, b = pair
+    a, _b = pair
     world, io, driver = setup()
     try:
         driver.register(a, into_handler(lambda rx, e: rx.events.append(e), world.registry,
@@ -167,7 +167,7 @@ def test_registration_errors(pair: tuple[socket.socket, ...]) -> None:
 
 
 def test_deregister_then_slot_reuse_keeps_old_token_stale(pair: tuple[socket.socket, ...]) -> None:
-    a, b = pair
+    _a, b = pair
     world, io, driver = setup()
     try:
         old = driver.register(b, into_handler(read_once, world.registry))
@@ -225,7 +225,7 @@ def test_attach_moves_registrations_to_the_loop(pair: tuple[socket.socket, ...])
 
 
 def test_res_of_driver_is_readable(pair: tuple[socket.socket, ...]) -> None:
-    a, b = pair
+    _a, b = pair
     world, io, driver = setup()
 
     def count(drv: Res[IoDriver], e: int) -> int:

@@ -49,7 +49,7 @@ def test_param_spec_parses_every_form() -> None:
     assert param_spec(Res[Log]) == ("Res", Log, False)
     assert param_spec(ResMut[Log]) == ("ResMut", Log, False)
     assert param_spec(Res[Log] | None) == ("Res", Log, True)
-    assert param_spec(Optional[ResMut[Log]]) == ("ResMut", Log, True)
+    assert param_spec(Optional[ResMut[Log]]) == ("ResMut", Log, True)  # noqa: UP045
     assert param_spec(Local[list[int]]) == ("Local", list[int], False)
     assert param_spec(RegistryRef).kind == "RegistryRef"  # type: ignore[union-attr]
     assert param_spec(Seq).kind == "Seq"  # type: ignore[union-attr]

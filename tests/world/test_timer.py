@@ -44,7 +44,7 @@ def cb(world: World, name: str) -> object:
 
 
 def test_installer_registers_the_wheel_and_returns_the_poller() -> None:
-    world, timers, wheel = setup()
+    _world, timers, wheel = setup()
     assert isinstance(timers, TimerPoller) and timers.wheel is wheel
     assert not wheel.attached and len(wheel) == 0
 
@@ -137,7 +137,7 @@ def test_periodic_missed_tick_policies(missed: str, fires: list[float]) -> None:
 
 
 def test_periodic_validates_arguments() -> None:
-    world, timers, wheel = setup()
+    world, _timers, wheel = setup()
     with pytest.raises(ValueError, match="interval"):
         Periodic(wheel, 0, cb(world, "x"))
     with pytest.raises(ValueError, match="missed"):
