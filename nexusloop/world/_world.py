@@ -270,9 +270,14 @@ class Registry:
         head = f"resource {name} is not registered in the World"
         if who:
             head = f"{who}: {head}"
+        origin = get_origin(key) or key
+        inner = get_args(key)[0] if get_origin(key) is Cell and get_args(key) else None
         similar = [
             type_name(k) for k in self._ids
-            if (get_origin(k) or k) is (get_origin(key) or key) or type_name(k) == name
+            if (get_origin(k) or k) is origin
+            or type_name(k) == name
+            or (get_origin(k) is Cell and get_args(k) == (key,))  # asked int, have Cell[int]
+            or (inner is not None and k == inner)  # asked Cell[int], have int
         ]
         hint = f" (registered with a similar key: {', '.join(similar)})" if similar else ""
         return f"{head}{hint}; register it with WorldBuilder.register(...) before building"

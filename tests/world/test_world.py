@@ -250,3 +250,14 @@ def test_unhashable_key_is_rejected() -> None:
     world = wb.build()
     with pytest.raises(UnknownResourceError):
         world.resource([1])  # type: ignore[arg-type]
+
+
+def test_missing_type_hints_at_the_boxed_or_unboxed_form() -> None:
+    wb = WorldBuilder()
+    wb.register(Cell(0))
+    wb.register("name")
+    world = wb.build()
+    with pytest.raises(UnknownResourceError, match=r"resource int is not.*Cell\[int\]"):
+        world.resource(int)
+    with pytest.raises(UnknownResourceError, match=r"Cell\[str\].*similar key: .*str"):
+        world.resource(Cell[str])
