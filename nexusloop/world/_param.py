@@ -533,7 +533,14 @@ class Stamper:
         if self.local_slots:
             values = list(bound)
             for index, key in self.local_slots:
-                values[index] = default_for(key)
+                try:
+                    values[index] = default_for(key)
+                except Exception as exc:
+                    raise BuildError(
+                        f"{self.resolved.name}: Local[{type_name(key)}] needs "
+                        f"{type_name(key)}() to create its initial state, which failed: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
             bound = tuple(values)
         dispatch: Callable[..., Any] = self.make(*self.fixed, *extra, *bound)
         return dispatch

@@ -359,3 +359,17 @@ def test_handlers_built_before_build_see_later_state() -> None:
     world.next_sequence()
     fn("after")
     assert world.resource(Log).lines == ["after"] and world.changed_at(Log) == 1
+
+
+def test_local_without_default_constructor_is_a_build_error() -> None:
+    world = make_world()
+
+    class NeedsArgs:
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+    def h(state: Local[NeedsArgs], e: int) -> None:
+        assert isinstance(state, NeedsArgs)
+
+    with pytest.raises(BuildError, match=r"h: Local\[.*NeedsArgs\] needs"):
+        compile_step(h, world.registry)
