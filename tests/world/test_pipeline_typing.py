@@ -1,0 +1,140 @@
+"""mypy infers pipeline step types: lambdas, World-parameter steps, Option-ness, outputs.
+
+The samples are written to a temporary directory and checked with ``mypy --strict``: the good
+sample uses ``assert_type`` (a wrong inference is an error), and each line of the bad sample
+must be reported, so the test fails if the stub's overloads ever degrade to ``Any``. A second
+test keeps the committed ``_pipeline.pyi`` equal to what ``_pipeline_stubgen`` generates.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from nexusloop.world import _pipeline_stubgen
+
+mypy_api = pytest.importorskip("mypy.api")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = '''
+from typing import Any, assert_type
+from nexusloop.world import (BatchPipeline, BuiltPipeline, Dag, OptionPipeline, Pipeline,
+                             Res, ResMut, WorldBuilder, Cell, into_handler)
+
+class Cfg:
+    k: int = 1
+
+def scale(cfg: Res[Cfg], x: int) -> float:
+    return x * cfg.k
+
+def store(c: ResMut[Cell[int]], cfg: Res[Cfg], x: str) -> bytes:
+    return x.encode()
+
+def to_text(x: float) -> str:
+    return str(x)
+
+world = WorldBuilder().build()
+reg = world.registry
+
+p = Pipeline.start(reg, int)
+assert_type(p, Pipeline[int, int])
+p2 = p.then(lambda x: x + 1).then(scale).map(to_text)
+assert_type(p2, Pipeline[int, str])
+assert_type(p2.then(store), Pipeline[int, bytes])
+o = p2.filter(lambda s: s.startswith("1"))
+assert_type(o, OptionPipeline[int, str])
+o2 = o.map(len)
+assert_type(o2, OptionPipeline[int, int])
+assert_type(o2.and_then(lambda n: n if n else None), OptionPipeline[int, int])
+u = o2.unwrap_or("none")
+assert_type(u, Pipeline[int, int | str])
+b = u.build()
+assert_type(b, BuiltPipeline[int, int | str])
+assert_type(b.run(world, 3), int | str | None)
+assert_type(o2.build(), BuiltPipeline[int, int | None])
+batch = p.then(scale).build_batch(8)
+assert_type(batch, BatchPipeline[int])
+batch.input.append(3)
+assert_type(p.scan(0.0, lambda acc, x: acc + x), Pipeline[int, float])
+assert_type(o.then(lambda s: s is None), Pipeline[int, bool])
+assert_type(p.tap(print).guard(lambda x: x > 0), Pipeline[int, int])
+assert_type(p.catch(print).inspect(print), OptionPipeline[int, int])
+assert_type(p.dedup(key=lambda x: x % 2), OptionPipeline[int, int])
+assert_type(p.then(lambda c, x: x, params=[Res[Cfg]]), Pipeline[int, int])
+# route and merge accept their arms; arm outputs are not tracked precisely (Any)
+r = p.route(lambda x: x > 0, Pipeline.start(reg).then(str), Pipeline.start(reg).then(repr))
+r.build()
+m = p.fork().arm(lambda a: a.then(str)).arm(lambda b: b).merge(lambda a, b: (a, b))
+assert_type(m, Pipeline[int, tuple[Any, Any]])
+h = into_handler(lambda c, e: None, reg, params=[ResMut[Cell[int]]])
+p.dispatch(h)
+'''
+
+BAD = '''
+from nexusloop.world import Pipeline, Res, WorldBuilder
+
+class Cfg:
+    k: int = 1
+
+def scale(cfg: Res[Cfg], x: int) -> float:
+    return x * cfg.k
+
+reg = WorldBuilder().build().registry
+Pipeline.start(reg, str).then(scale)  # E: arg-type
+Pipeline.start(reg, int).then(lambda x: x.upper())  # E: attr-defined
+Pipeline.start(reg, int).filter(bool).map(abs).then(lambda x: x + 1)  # E: operator
+Pipeline.start(reg, int).unwrap_or(0)  # E: attr-defined
+Pipeline.start(reg, int).then(str).map(scale)  # E: arg-type
+x: int = Pipeline.start(reg, int).filter(bool).build().run(reg.world, 1)  # E: assignment
+'''
+
+
+@pytest.fixture(scope="module")
+def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("pipeline_typing")
+    (tmp / "good_pipeline.py").write_text(GOOD)
+    (tmp / "bad_pipeline.py").write_text(BAD)
+    stdout, stderr, _status = mypy_api.run([
+        "--strict", "--follow-imports=silent", "--no-error-summary", "--show-error-codes",
+        "--cache-dir", str(tmp / "cache"),
+        str(tmp / "good_pipeline.py"), str(tmp / "bad_pipeline.py"),
+        str(ROOT / "nexusloop" / "world" / "_pipeline.pyi"),
+        str(ROOT / "nexusloop" / "world" / "_dag.py"),
+        str(ROOT / "nexusloop" / "world" / "_fanout.py"),
+        str(ROOT / "nexusloop" / "world" / "_pipeline_codegen.py"),
+    ])
+    assert not stderr, stderr
+    return stdout
+
+
+def _errors(output: str, filename: str) -> list[tuple[int, str]]:
+    found = []
+    for line in output.splitlines():
+        m = re.match(rf".*{re.escape(filename)}:(\d+): error: .*\[([\w-]+)\]$", line)
+        if m:
+            found.append((int(m.group(1)), m.group(2)))
+    return found
+
+
+def test_good_sample_infers_types(mypy_output: str) -> None:
+    assert _errors(mypy_output, "good_pipeline.py") == [], mypy_output
+
+
+def test_bad_sample_reports_every_marked_line(mypy_output: str) -> None:
+    expected = [(n, m.group(1)) for n, line in enumerate(BAD.splitlines(), 1)
+                if (m := re.search(r"# E: ([\w-]+)", line))]
+    assert len(expected) == 6
+    assert sorted(_errors(mypy_output, "bad_pipeline.py")) == expected, mypy_output
+
+
+def test_modules_are_clean_under_strict(mypy_output: str) -> None:
+    for name in ("_pipeline.pyi", "_dag.py", "_fanout.py", "_pipeline_codegen.py"):
+        assert _errors(mypy_output, f"world/{name}") == [], mypy_output
+
+
+def test_committed_stub_is_generated() -> None:
+    assert _pipeline_stubgen.STUB.read_text() == _pipeline_stubgen.render(), (
+        "run: python -m nexusloop.world._pipeline_stubgen"
+    )
