@@ -39,8 +39,10 @@ def any_loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLo
         if not loop.is_closed():
             loop.close()
         del loop
-        gc.collect()
         leaked = _open_fds() - before
+        if leaked:  # objects kept alive by a reference cycle may still hold fds
+            gc.collect()
+            leaked = _open_fds() - before
         assert not leaked, f"file descriptors leaked: {sorted(leaked)}"
 
 
@@ -55,6 +57,8 @@ def nloop() -> Iterator[Any]:
         if not loop.is_closed():
             loop.close()
         del loop
-        gc.collect()
         leaked = _open_fds() - before
+        if leaked:  # objects kept alive by a reference cycle may still hold fds
+            gc.collect()
+            leaked = _open_fds() - before
         assert not leaked, f"file descriptors leaked: {sorted(leaked)}"

@@ -33,7 +33,6 @@ cdef class Handle:
     cpdef _report(self, exc)
 
 
-@cython.freelist(256)
 cdef class TimerHandle(Handle):
     cdef public double _when
     cdef public long long _seq

@@ -61,7 +61,7 @@ class Handle:
         if self._callback is not None:
             info.append(format_helpers._format_callback_source(self._callback, self._args))
         if self._source_traceback:
-            frame = self._source_traceback[-1]
+            frame = self._source_traceback[len(self._source_traceback) - 1]
             info.append(f"created at {frame[0]}:{frame[1]}")
         return info
 
@@ -118,7 +118,7 @@ class TimerHandle(Handle):
     ) -> None:
         Handle.__init__(self, callback, args, loop, context)
         if self._source_traceback:
-            del self._source_traceback[-1]
+            self._source_traceback.pop()
         self._when = when
         self._seq = 0
         self._bucket = None

@@ -178,7 +178,7 @@ class LoopCore:
             self._check_callback(callback, "call_soon")
             handle = Handle(callback, args, self, context)
             if handle._source_traceback:
-                del handle._source_traceback[-1]
+                handle._source_traceback.pop()
         else:
             if not callable(callback):
                 self._check_callback(callback, "call_soon")
@@ -198,12 +198,16 @@ class LoopCore:
             self._check_callback(callback, "call_soon_threadsafe")
             handle = Handle(callback, args, self, context)
             if handle._source_traceback:
-                del handle._source_traceback[-1]
+                handle._source_traceback.pop()
         else:
             if not callable(callback):
                 self._check_callback(callback, "call_soon_threadsafe")
             handle = _new_handle(self, callback, args, context)
-        if self._thread_id is not None and _get_ident() == self._thread_id:
+        thread_id = self._thread_id
+        if thread_id is None or _get_ident() == thread_id:
+            # On the loop's thread, or while the loop is not running: queue directly, which
+            # keeps FIFO order with call_soon (asyncio uses one queue for both). In compiled
+            # mode _push runs without releasing the GIL, so it cannot interleave with the loop.
             self._push(handle)
             return handle
         self._ts_queue.append(handle)
@@ -227,7 +231,7 @@ class LoopCore:
             raise TypeError("delay must not be None")
         timer = self._call_at(self.time() + delay, callback, args, context, "call_later")
         if timer._source_traceback:
-            del timer._source_traceback[-1]
+            timer._source_traceback.pop()
         return timer
 
     def call_at(self, when: Any, callback: Any, *args: Any, context: Any = None) -> TimerHandle:
@@ -236,7 +240,7 @@ class LoopCore:
             raise TypeError("when cannot be None")
         timer = self._call_at(when, callback, args, context, "call_at")
         if timer._source_traceback:
-            del timer._source_traceback[-1]
+            timer._source_traceback.pop()
         return timer
 
     def _call_at(self, when: Any, callback: Any, args: Any, context: Any, method: str) -> TimerHandle:
@@ -343,6 +347,14 @@ class LoopCore:
         self._update_registration(fileno, had)
         old.cancel()
         return True
+
+    def _add_reader(self, fd: Any, callback: Any, *args: Any) -> Handle:
+        """Like :meth:`add_reader`, returning the registered handle (as asyncio's selector loop)."""
+        return self._add_io(self._readers, fd, callback, args)
+
+    def _add_writer(self, fd: Any, callback: Any, *args: Any) -> Handle:
+        """Like :meth:`add_writer`, returning the registered handle."""
+        return self._add_io(self._writers, fd, callback, args)
 
     def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:
         """Call ``callback(*args)`` whenever ``fd`` is readable."""
