@@ -6,6 +6,7 @@ Loop suite (default)::
     python benchmarks/run.py [--loops asyncio,uvloop,nexusloop,nexusloop-pure]
                              [--workloads call_soon_chain,timers_pending_*,...]
                              [--repeat 3] [--quick] [--json out.json] [--markdown]
+                             [--inner 2] [--clock wall|cpu] [--strict] [--list]
 
 Every (workload, loop, repetition) runs in a fresh subprocess (``run.py --child ...``) that
 prints one JSON line; the parent takes the median of the repetitions and prints ops/s and the
@@ -62,7 +63,7 @@ FLAT_TARGET = 1.5
 
 
 # =============================================================================================
-# Child side: build one loop, run one workload once, print one JSON line.
+# Child side: build a loop, run one workload (--inner times, fresh loops), print one JSON line.
 
 
 def _nexusloop_core_status() -> dict[str, Any]:
