@@ -151,7 +151,7 @@ def timer(stmt: str, setup: str, env: dict[str, Any]) -> Callable[[int], float]:
     ns: dict[str, Any] = {"_clock": time.process_time_ns, "_repeat": repeat}
     exec(compile(src, "<bench>", "exec"), ns)  # noqa: S102 - our own benchmark code
     bench = ns["_bench"]
-    return lambda n: bench(n, env)  # type: ignore[no-any-return]
+    return lambda n: bench(n, env)
 
 
 @dataclass
@@ -183,18 +183,21 @@ def compare(name: str, subject: Callable[[int], float], base: Callable[[int], fl
 def run_suite(quick: bool, repeats: int) -> list[Row]:
     world = make_world()
     reg = world.registry
-    res = {cls.__name__: world.resource(cls) for cls in (R1, R2, R3, R4, R5, R6, R7)}
+    res: dict[str, Any] = {
+        cls.__name__: world.resource(cls) for cls in (R1, R2, R3, R4, R5, R6, R7)
+    }
     book = world.resource(Book)
     n = 20_000 if quick else 200_000
     rows: list[Row] = []
 
     # handler dispatch with 0, 1, 4, 8 parameters
-    for label, fn, args in [
+    handlers: list[tuple[str, Callable[..., Any], str]] = [
         ("handler, 0 params", h0, ""),
         ("handler, 1 param (ResMut)", h1, "book, "),
         ("handler, 4 params (1 ResMut)", h4, "book, r1, r2, r3, "),
         ("handler, 8 params (1 ResMut)", h8, "book, r1, r2, r3, r4, r5, r6, r7, "),
-    ]:
+    ]
+    for label, fn, args in handlers:
         env = {"h": into_handler(fn, reg), "fn": fn, "world": world, "book": book,
                **{k.lower(): v for k, v in res.items()}}
         setup = ("world = _env['world']\nfn = _env['fn']\nbook = _env['book']\n"
@@ -257,7 +260,7 @@ def run_suite(quick: bool, repeats: int) -> list[Row]:
         n, repeats, "inline calls"))
 
     # FanOut of two handlers vs two direct calls
-    fan = FanOut(into_handler(h1, reg), into_handler(h4, reg))
+    fan: FanOut[int] = FanOut(into_handler(h1, reg), into_handler(h4, reg))
     env = {"fan": fan, "h1": h1, "h4": h4, "book": book, "world": world,
            **{k.lower(): v for k, v in res.items()}}
     setup = "\n".join(f"{k} = _env['{k}']" for k in env)
@@ -268,7 +271,9 @@ def run_suite(quick: bool, repeats: int) -> list[Row]:
 
     # template generate() vs into_handler construction
     nc = max(1, n // 20)
-    for label, fn in [("1 param", h1), ("4 params", h4), ("8 params", h8)]:
+    templates: list[tuple[str, Callable[..., Any]]] = [
+        ("1 param", h1), ("4 params", h4), ("8 params", h8)]
+    for label, fn in templates:
         env = {"t": HandlerTemplate(fn, reg), "fn": fn, "reg": reg,
                "into_handler": into_handler}
         setup = "\n".join(f"{k} = _env['{k}']" for k in env)

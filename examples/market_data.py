@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nexusloop.world import (
     BatchPipeline,
+    BuiltPipeline,
     Dag,
     FanOut,
     Pipeline,
@@ -157,7 +158,7 @@ def record_tape(stats: ResMut[Stats], report: TradeReport) -> None:
 class FeedHandler:
     world: World
     quotes: BatchPipeline[str]
-    trades: Dag[str, None]
+    trades: BuiltPipeline[str, None]
 
 
 def build(batch_capacity: int = 256) -> FeedHandler:
@@ -180,7 +181,7 @@ def build(batch_capacity: int = 256) -> FeedHandler:
         .build_batch(batch_capacity)
     )
 
-    tape = FanOut(into_handler(count_trade, reg), into_handler(record_tape, reg))
+    tape: FanOut[TradeReport] = FanOut(into_handler(count_trade, reg), into_handler(record_tape, reg))
     trades = (
         Dag.start(reg, str, name="trades")
         .root(parse_trade)
