@@ -19,8 +19,9 @@ So every conformance module (``test_cpy_*.py``) imports the CPython module and d
   therefore builds a ``nexusloop.Loop``. (The CPython modules' ``tearDownModule`` only resets the
   policy, and pytest never calls it for our modules anyway since it is not in their namespace.)
 * The subclasses override the direct constructors where that is meaningful:
-  ``create_event_loop`` and ``new_test_loop()`` return nexusloop; ``new_test_loop(gen)``
-  (virtual time driven by a generator) is excluded, see :meth:`NexusCase.new_test_loop`.
+  ``create_event_loop`` and ``new_test_loop()`` return nexusloop (the latter with a read-only
+  ``_ready`` view, see :class:`ReadyView`); ``new_test_loop(gen)`` (virtual time driven by a
+  generator) is excluded, see :meth:`NexusCase.new_test_loop`.
 * **Proof.** While a test runs, ``nexusloop.Loop.__init__``/``run_forever`` and
   ``asyncio.BaseEventLoop.__init__`` are wrapped to record which loops the test created and ran.
   A test class in which no test touched nexusloop fails in ``tearDownClass``; the conftest
@@ -178,11 +179,32 @@ class NexusCase:
             RECORDS[self.id()].skipped = True  # type: ignore[attr-defined]
             raise unittest.SkipTest(VIRTUAL_TIME_REASON)
         loop = nexusloop.new_event_loop()
+        loop._ready = ReadyView(loop)
         self.set_event_loop(loop)  # type: ignore[attr-defined]
         return loop
 
     def create_event_loop(self) -> Any:
         return nexusloop.new_event_loop()
+
+
+class ReadyView:
+    """Stand-in for CPython's ``loop._ready`` deque, for tests that only ask "is work queued?".
+
+    CPython's ``GatherTestsBase._run_loop`` and ``test_log_destroyed_pending_task`` peek at
+    ``loop._ready`` (BaseEventLoop's private deque) to drive the loop until it is idle. nexusloop
+    keeps its ready queue in a ring buffer; ``loop.stats()["ready"]`` is its public size. The view
+    is attached to the loops that replace ``test_utils.TestLoop`` (``new_test_loop()``), which
+    has ``_ready`` too; nexusloop itself never reads or writes ``_ready``.
+    """
+
+    def __init__(self, loop: Any) -> None:
+        self._stats = loop.stats
+
+    def __len__(self) -> int:
+        return int(self._stats()["ready"])
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
 
 
 # --------------------------------------------------------------------------- marks
@@ -260,7 +282,7 @@ def derive(
     cls_name = name or f"Nexus_{base.__name__}"
     body: dict[str, Any] = {"__module__": namespace["__name__"], "__qualname__": cls_name}
     body.update(attrs or {})
-    cls = type(cls_name, (NexusCase, *extra, base), body)
+    cls = type(cls_name, (*extra, NexusCase, base), body)
     cls = conformance(**marks)(cls)
     namespace[cls_name] = cls
     return cls

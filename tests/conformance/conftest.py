@@ -105,13 +105,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         total.update(c)
         write(
             f"{module:<18}{c['passed']:>8}{c['xfailed']:>9}{c['skipped']:>9}"
-            f"{c['failed'] + c['error'] + c['xpassed'] + c['not run']:>8}"
+            f"{c['failed'] + c['error'] + c['xpassed']:>8}"
             f"{c['on_nexusloop']:>14}{c['on_other_loop']:>12}{c['no_loop']:>9}"
         )
     c = total
     write(
         f"{'TOTAL':<18}{c['passed']:>8}{c['xfailed']:>9}{c['skipped']:>9}"
-        f"{c['failed'] + c['error'] + c['xpassed'] + c['not run']:>8}"
+        f"{c['failed'] + c['error'] + c['xpassed']:>8}"
         f"{c['on_nexusloop']:>14}{c['on_other_loop']:>12}{c['no_loop']:>9}"
     )
     path = os.environ.get("NEXUSLOOP_CONFORMANCE_JSON")
