@@ -53,6 +53,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import linecache
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -463,7 +464,11 @@ class Emitter:
         # Tracebacks through generated code show the generated lines.
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(code, self.ns)  # noqa: S102 - our own generated source
-        return self.ns["_make"], source
+        make = self.ns["_make"]
+        # The functions made by ``make`` keep this namespace (their globals) and so ``make``
+        # alive; when the last of them is gone, drop the source from linecache too.
+        weakref.finalize(make, linecache.cache.pop, filename, None)
+        return make, source
 
 
 _BUILD_IDS = itertools.count(1)

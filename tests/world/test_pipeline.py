@@ -563,3 +563,16 @@ def test_repr(world: World) -> None:
     assert "then(scale)" in repr(p) and "OptionPipeline" in repr(p)
     batch = p.build_batch(4)
     assert "0/4" in repr(batch) and len(batch) == 0
+
+
+def test_generated_source_leaves_linecache_with_the_pipeline(world: World) -> None:
+    import gc
+    import linecache
+
+    before = set(linecache.cache)
+    p = Pipeline.start(world.registry, int).then(abs).build()
+    added = set(linecache.cache) - before
+    assert len(added) == 1
+    del p
+    gc.collect()
+    assert not (added & set(linecache.cache))
