@@ -42,5 +42,7 @@ cdef class TimerHandle(Handle):
     cdef public bint _scheduled
 
 
+@cython.locals(handle=Handle)
 cpdef Handle _new_handle(object loop, object callback, tuple args, object context)
+@cython.locals(timer=TimerHandle)
 cpdef TimerHandle _new_timer(double when, object loop, object callback, tuple args, object context)
