@@ -91,6 +91,8 @@ class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEven
         )
 
     def __del__(self, _warn: Callable[..., Any] = warnings.warn) -> None:
+        if not hasattr(self, "_task_factory"):
+            return  # __init__ failed before the loop was set up: nothing to release
         if not self.is_closed():
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
             if not self.is_running():

@@ -433,7 +433,7 @@ class LoopCore:
         now = self._now()
         self._event_time = now
         wheel = self._wheel
-        if wheel.next_deadline() <= now:
+        if wheel._count and wheel.next_deadline() <= now:
             expired = self._expired
             wheel.pop_expired(now, expired)
             for timer in expired:
