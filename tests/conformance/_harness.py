@@ -295,13 +295,16 @@ def derive_all(
     per_class: Mapping[str, Mapping[str, Any]] | None = None,
     overrides: Mapping[str, Any] | None = None,
     exclude_classes: Mapping[str, str] | None = None,
+    replaced: tuple[str, ...] = (),
 ) -> list[type]:
     """Derive a nexusloop variant of every ``TestCase`` class defined in CPython's ``module``.
 
     ``per_class`` maps a class name to :func:`derive` keyword arguments (marks, attrs, extra);
     ``overrides`` are attributes set on every derived class (e.g. a ``new_loop`` factory);
     ``exclude_classes`` maps class names to the reason the whole class does not apply (its tests
-    are reported as skipped with that reason, never dropped silently).
+    are reported as skipped with that reason, never dropped silently); ``replaced`` names
+    per-selector variants that the calling module replaces by one hand-written nexusloop class
+    (they are not derived: the same test bodies run there).
     """
     per_class = per_class or {}
     derived = []
@@ -310,7 +313,7 @@ def derive_all(
             isinstance(obj, type)
             and issubclass(obj, unittest.TestCase)
             and obj.__module__ == module.__name__
-        ):
+        ) or name in replaced:
             continue
         kwargs = dict(per_class.get(name, {}))
         attrs = dict(overrides or {})
@@ -319,3 +322,20 @@ def derive_all(
             attrs["pytestmark"] = [pytest.mark.skip(reason=f"excluded: {exclude_classes[name]}")]
         derived.append(derive(namespace, obj, attrs=attrs, **kwargs))
     return derived
+
+
+def matching_tests(cls: type, patterns: Mapping[str, str]) -> dict[str, str]:
+    """``{test name: reason}`` for the test methods of ``cls`` matching each regex in ``patterns``.
+
+    Used to exclude whole feature areas by name (e.g. ``create_server``) with one reason each.
+    """
+    import re
+
+    found: dict[str, str] = {}
+    for name in sorted(dir(cls)):
+        if not name.startswith("test"):
+            continue
+        for pattern, reason in patterns.items():
+            if re.search(pattern, name):
+                found.setdefault(name, reason)
+    return found
