@@ -30,13 +30,12 @@ cdef class LoopCore:
     cdef public Py_ssize_t _tasks_per_cycle
     cdef public Py_ssize_t _event_interval
     cdef public bint _busy_poll
-    cdef Py_ssize_t _ticks_since_poll
+    cdef unsigned long long _last_poll_tick
     cdef bint _parked
     cdef bint _wake_pending
     cdef public object _current_handle
     cdef public double slow_callback_duration
     cdef public unsigned long long _stat_ticks
-    cdef public unsigned long long _stat_callbacks
     cdef public unsigned long long _stat_polls
     cdef public object _poller
     cdef public int _wake_rfd
@@ -44,6 +43,7 @@ cdef class LoopCore:
 
     cdef double _now(self)
     cdef inline void _push(self, Handle handle)
+    @cython.locals(old=list, new=list, old_mask=Py_ssize_t, new_mask=Py_ssize_t, i=Py_ssize_t)
     cdef _grow(self)
     cpdef _check_closed(self)
     cpdef _check_callback(self, callback, str method)
@@ -59,7 +59,8 @@ cdef class LoopCore:
     cdef _poll(self, double timeout)
     cpdef _drain_wakeups(self)
     cdef _drain_threadsafe(self)
-    @cython.locals(ntodo=Py_ssize_t, index=Py_ssize_t, handle=Handle, rq=list, now=double, timer=TimerHandle)
+    @cython.locals(head=Py_ssize_t, end=Py_ssize_t, index=Py_ssize_t, mask=Py_ssize_t, handle=Handle,
+                   rq=list, now=double, timer=TimerHandle, wheel=TimerWheel, expired=list)
     cpdef _run_once(self)
     @cython.locals(deadline=double, timeout=double)
     cdef _park(self)

@@ -106,13 +106,12 @@ class LoopCore:
         self._tasks_per_cycle = tasks_per_cycle
         self._event_interval = event_interval
         self._busy_poll = bool(busy_poll)
-        self._ticks_since_poll = 0
+        self._last_poll_tick = 0
         self._parked = False
         self._wake_pending = False
         self._current_handle = None
         self.slow_callback_duration = 0.1
         self._stat_ticks = 0
-        self._stat_callbacks = 0
         self._stat_polls = 0
         self._poller = new_poller()
         if hasattr(os, "eventfd"):
@@ -149,16 +148,18 @@ class LoopCore:
         self._rq_tail += 1
 
     def _grow(self) -> None:
+        # Head and tail are absolute counters (the head doubles as the count of dispatched
+        # callbacks), so doubling the ring keeps them and re-slots the live entries.
         old = self._rq
-        size = self._rq_mask + 1
-        new = [None] * (size * 2)
-        head = self._rq_head
-        for i in range(size):
-            new[i] = old[(head + i) & self._rq_mask]
+        old_mask = self._rq_mask
+        new_mask = old_mask * 2 + 1
+        new = [None] * (new_mask + 1)
+        i = self._rq_head
+        while i != self._rq_tail:
+            new[i & new_mask] = old[i & old_mask]
+            i += 1
         self._rq = new
-        self._rq_mask = size * 2 - 1
-        self._rq_head = 0
-        self._rq_tail = size
+        self._rq_mask = new_mask
 
     def _ready_count(self) -> int:
         return self._rq_tail - self._rq_head
@@ -183,7 +184,14 @@ class LoopCore:
             if not callable(callback):
                 self._check_callback(callback, "call_soon")
             handle = _new_handle(self, callback, args, context)
-        self._push(handle)
+        if cython.compiled:
+            self._push(handle)
+        else:  # _push inlined: a method call is a large part of call_soon in pure Python
+            tail = self._rq_tail
+            if tail - self._rq_head > self._rq_mask:
+                self._grow()
+            self._rq[tail & self._rq_mask] = handle
+            self._rq_tail = tail + 1
         return handle
 
     def _call_soon_handle(self, handle: Handle) -> None:
@@ -374,7 +382,7 @@ class LoopCore:
 
     def _poll(self, timeout: float) -> None:
         self._stat_polls += 1
-        self._ticks_since_poll = 0
+        self._last_poll_tick = self._stat_ticks
         events = self._poller.poll(timeout)
         if not events:
             return
@@ -418,19 +426,20 @@ class LoopCore:
             self._push(queue.popleft())
 
     def _run_once(self) -> None:
-        self._stat_ticks += 1
         if self._ts_queue:
             self._drain_threadsafe()
         if self._rq_tail != self._rq_head or self._stopping:
-            if self._busy_poll or self._ticks_since_poll >= self._event_interval:
+            if self._busy_poll or self._stat_ticks - self._last_poll_tick >= self._event_interval:
                 self._poll(0)
-            else:
-                self._ticks_since_poll += 1
         else:
             self._park()
             if self._ts_queue:
                 self._drain_threadsafe()
-        now = self._now()
+        self._stat_ticks += 1
+        if cython.compiled:
+            now = _c_monotonic()
+        else:
+            now = _monotonic()
         self._event_time = now
         wheel = self._wheel
         if wheel._count and wheel.next_deadline() <= now:
@@ -439,23 +448,35 @@ class LoopCore:
             for timer in expired:
                 self._push(timer)
             expired.clear()
-        ntodo = self._rq_tail - self._rq_head
-        if self._tasks_per_cycle and ntodo > self._tasks_per_cycle:
-            ntodo = self._tasks_per_cycle
-        rq = self._rq
+        head = self._rq_head
+        end = self._rq_tail
+        if self._tasks_per_cycle and end - head > self._tasks_per_cycle:
+            end = head + self._tasks_per_cycle
         if self._debug:
-            self._run_debug(ntodo)
+            self._run_debug(end - head)
             return
-        self._stat_callbacks += ntodo
-        while ntodo:
-            ntodo -= 1
-            index = self._rq_head & self._rq_mask
+        rq = self._rq
+        mask = self._rq_mask
+        while head != end:
+            index = head & mask
             handle = rq[index]
             rq[index] = None
-            self._rq_head += 1
-            if not handle._cancelled:
+            head += 1
+            self._rq_head = head
+            if handle._cancelled:
+                continue
+            if cython.compiled:
                 handle._run()
-            rq = self._rq  # a callback may have grown the ring
+            else:  # Handle._run inlined (pure mode): one Python call less per callback
+                try:
+                    handle._context.run(handle._callback, *handle._args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    handle._report(exc)
+            if self._rq is not rq:  # a callback grew the ring
+                rq = self._rq
+                mask = self._rq_mask
 
     def _park(self) -> None:
         if self._busy_poll:
@@ -480,7 +501,6 @@ class LoopCore:
             self._parked = False
 
     def _run_debug(self, ntodo: int) -> None:
-        self._stat_callbacks += ntodo
         while ntodo:
             ntodo -= 1
             index = self._rq_head & self._rq_mask
@@ -538,7 +558,7 @@ class LoopCore:
     def _core_stats(self) -> dict:
         return {
             "ticks": self._stat_ticks,
-            "callbacks": self._stat_callbacks,
+            "callbacks": self._rq_head,
             "polls": self._stat_polls,
             "ready": self._rq_tail - self._rq_head,
             "timers": len(self._wheel),
