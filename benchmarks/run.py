@@ -83,10 +83,19 @@ def _nexusloop_core_status() -> dict[str, Any]:
         # are plain Python by design.
         short = name[len("nexusloop._core."):]
         meant = os.path.exists(os.path.join(core_dir, short + ".pxd"))
-        modules[name] = {"file": getattr(mod, "__file__", None), "compiled": compiled,
-                         "meant_compiled": meant}
+        entry: dict[str, Any] = {"file": getattr(mod, "__file__", None), "compiled": compiled,
+                                 "meant_compiled": meant}
+        if compiled and meant and entry["file"]:
+            # An extension older than its source measures yesterday's code.
+            with contextlib.suppress(OSError):
+                built = os.path.getmtime(entry["file"])
+                src = max(os.path.getmtime(os.path.join(core_dir, short + ext))
+                          for ext in (".py", ".pxd"))
+                entry["stale"] = src > built
+        modules[name] = entry
     meant_mods = [m for m in modules.values() if m["meant_compiled"]]
     return {
+        "stale": sorted(n for n, m in modules.items() if m.get("stale")),
         "core_modules": modules,
         "compiled": bool(meant_mods) and all(m["compiled"] for m in meant_mods),
         "any_compiled": any(m["compiled"] for m in modules.values()),
@@ -333,6 +342,13 @@ def _machine_info() -> dict[str, Any]:
             "executable": sys.executable}
 
 
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def _git_rev() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -501,7 +517,8 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
 
 def _header(cmdline: str, machine: dict[str, Any], infos: dict[str, dict[str, Any]],
             loops: list[str], unavailable: dict[str, str], repeat: int, quick: bool,
-            started: datetime.datetime, inner: int = 1, clock: str = "wall") -> str:
+            started: datetime.datetime, inner: int = 1, clock: str = "wall",
+            load: tuple = (None, None)) -> str:
     lines = [
         f"- Command: `{cmdline}`",
         f"- Date (UTC): {started.strftime('%Y-%m-%d %H:%M')}",
@@ -510,6 +527,9 @@ def _header(cmdline: str, machine: dict[str, Any], infos: dict[str, dict[str, An
            if machine["usable_cores"] != machine["cores"] else ""),
         f"- Python: {machine['python']}",
     ]
+    if load[0] is not None and load[1] is not None:
+        lines.append(f"- Load average (1 min) at start / end: {load[0]:.1f} / {load[1]:.1f} "
+                     f"(this run adds ~1; more means other jobs competed for the cores)")
     vers = []
     for lp in loops:
         info = infos.get(lp, {})
@@ -572,6 +592,7 @@ def parent_main(argv: list[str]) -> int:
     if inner < 1:
         p.error("--inner must be >= 1")
     started = datetime.datetime.now(datetime.UTC)
+    load_start = _loadavg()
     t_start = time.monotonic()
     cmdline = "python benchmarks/run.py" + ("" if not argv else " " + shlex.join(argv))
     known = CORE_LOOPS + list(EXTRA_LOOPS)
@@ -615,6 +636,10 @@ def parent_main(argv: list[str]) -> int:
         warnings.append("!!! nexusloop is NOT COMPILED: the 'nexusloop' column measures pure "
                         "Python. Build with `pip install -e . --no-build-isolation`. "
                         f"Pure modules: {', '.join(pure) or '(no nexusloop._core modules loaded)'}")
+    if "nexusloop" in loops and infos["nexusloop"].get("stale"):
+        warnings.append("!!! nexusloop extension(s) older than their source (stale build, "
+                        "rebuild with `pip install -e . --no-build-isolation`): "
+                        + ", ".join(infos["nexusloop"]["stale"]))
     if "nexusloop-pure" in loops and infos["nexusloop-pure"].get("any_compiled"):
         labels["nexusloop-pure"] = "nexusloop-pure (COMPILED?!)"
         warnings.append(f"!!! nexusloop-pure loaded compiled modules despite {PURE_ENV}=1")
@@ -653,6 +678,7 @@ def parent_main(argv: list[str]) -> int:
                 print(f"[{done}/{total}] {w:<20} {lp:<15} rep {rep + 1}: {msg}",
                       file=sys.stderr, flush=True)
 
+    load_end = _loadavg()
     summary = Summary(workloads, loops, runs)
     elapsed = time.monotonic() - t_start
     machine = _machine_info()
@@ -666,7 +692,7 @@ def parent_main(argv: list[str]) -> int:
     if a.markdown:
         print("\n" + "=" * 30 + " markdown " + "=" * 30 + "\n")
         print(_header(cmdline, machine, infos, loops, unavailable, a.repeat, a.quick, started,
-                      inner, a.clock))
+                      inner, a.clock, (load_start, load_end)))
         print()
         for wmsg in warnings:
             print(f"> **{wmsg}**\n")
@@ -688,6 +714,7 @@ def parent_main(argv: list[str]) -> int:
             "quick": a.quick,
             "warnings": warnings,
             "elapsed_s": elapsed,
+            "loadavg_start_end": [load_start, load_end],
             "results": {w: {lp: summary.cells[(w, lp)] for lp in loops} for w in workloads},
             "runs": [r for reps in runs.values() for r in reps],
         }
