@@ -17,6 +17,7 @@ import pytest
 
 _ITEMS: dict[str, dict[str, Any]] = {}
 _OUTCOMES: dict[str, str] = {}
+_REASONS: dict[str, str] = {}
 
 
 def _unittest_id(item: pytest.Item) -> str | None:
@@ -55,8 +56,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     if hasattr(report, "wasxfail"):
         _OUTCOMES[report.nodeid] = "xfailed" if report.skipped else "xpassed"
+        _REASONS[report.nodeid] = report.wasxfail
     elif report.skipped:
         _OUTCOMES[report.nodeid] = "skipped"
+        longrepr = report.longrepr
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            _REASONS[report.nodeid] = str(longrepr[2]).removeprefix("Skipped: ")
     elif report.when == "call":
         _OUTCOMES[report.nodeid] = "passed"
 
@@ -70,6 +75,7 @@ def _rows() -> list[dict[str, Any]]:
         row = dict(info)
         row["nodeid"] = nodeid
         row["outcome"] = _OUTCOMES.get(nodeid, "not run")
+        row["reason"] = _REASONS.get(nodeid, "")
         row["nexus_loops_created"] = record.nexus_created if record else 0
         row["nexus_loops_ran"] = record.nexus_ran if record else 0
         row["other_loops_created"] = dict(record.other_created) if record else {}
