@@ -5,6 +5,7 @@ No speed assertions: this only guards the runner (benchmarks/run.py) against bit
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,16 @@ def test_unknown_workload_is_rejected() -> None:
     proc = _run("--workloads", "no_such_workload", timeout=60)
     assert proc.returncode != 0
     assert "unknown workload" in proc.stderr
+
+
+def test_pure_child_reports_pure_python() -> None:
+    # The runner labels columns from this report; the pure column must really be pure.
+    env = dict(os.environ, NEXUSLOOP_NO_EXTENSIONS="1")
+    proc = subprocess.run([sys.executable, str(RUNNER), "--child", "--loop", "nexusloop-pure",
+                           "--probe"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["status"] == "ok", res
+    assert res["info"]["core_modules"], res["info"]
+    assert not res["info"]["any_compiled"], res["info"]["core_modules"]
