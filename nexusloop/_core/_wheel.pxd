@@ -55,7 +55,8 @@ cdef class TimerWheel(WheelBase):
     # Occupied slots, one 64-bit word per level.
     cdef unsigned long long _bitmap[6]
 
-    @cython.locals(x=cython.double, tick=cython.longlong, bucket=list)
+    @cython.locals(x=cython.double, tick=cython.longlong, bucket=list, elapsed=cython.longlong,
+                   masked=cython.longlong, level=cython.int, slot=cython.longlong)
     cpdef insert(self, TimerHandle timer)
 
     @cython.locals(elapsed=cython.longlong, level=cython.int, slot=cython.longlong, bucket=list)
@@ -69,16 +70,16 @@ cdef class TimerWheel(WheelBase):
     cdef int _clear_slot_bit(self, TimerHandle timer, list bucket) except -1
 
     @cython.locals(level=cython.int, bm=cython.ulonglong, slot=cython.longlong, shift=cython.int,
-                   start=cython.longlong, bucket=list)
+                   start=cython.longlong, bucket=list, first=TimerHandle)
     cpdef double next_deadline(self) except? -1.0
 
-    @cython.locals(best=cython.double, when=cython.double)
+    @cython.locals(best=cython.double, when=cython.double, timer=TimerHandle)
     cdef double _min_when(self, list bucket) except? -1.0
 
     cdef double _tick_time(self, long long tick) noexcept
 
     @cython.locals(x=cython.double, target=cython.longlong, near=list, count=Py_ssize_t,
-                   timer=TimerHandle)
+                   timer=TimerHandle, last=TimerHandle)
     cpdef Py_ssize_t pop_expired(self, double now, list out) except -1
 
     @cython.locals(level=cython.int, bm=cython.ulonglong, slot=cython.longlong, shift=cython.int,
@@ -103,9 +104,6 @@ cdef class TimerWheel(WheelBase):
                    child_pos=Py_ssize_t, right_pos=Py_ssize_t, child=TimerHandle,
                    right=TimerHandle)
     cdef int _sift_down(self, TimerHandle timer, Py_ssize_t pos) except -1
-
-    @cython.locals(near=list, last=TimerHandle)
-    cdef int _heap_pop(self) except -1
 
     @cython.locals(near=list, last=TimerHandle, parent_pos=Py_ssize_t, parent=TimerHandle)
     cdef int _heap_remove(self, Py_ssize_t pos) except -1

@@ -163,20 +163,33 @@ class TimerWheel(WheelBase):
         timer._scheduled = True
         self._count += 1
         x = (timer._when - self._origin) * self._inv_res
-        if x < self._elapsed + 1:
+        elapsed = self._elapsed
+        if x < elapsed + 1:
             # Its tick has been reached already: only the exact comparison remains.
             self._push_near(timer)
-        elif x < _TICK_LIMIT:
+            return
+        if not x < _TICK_LIMIT:
+            bucket = self._never
+        else:
+            # _place() inlined: this is the call_later path.
             if cython.compiled:
                 tick = cython.cast(cython.longlong, x)
             else:
                 tick = int(x)
-            self._place(timer, tick)
-        else:
-            bucket = self._never
-            timer._bucket = bucket
-            timer._pos = len(bucket)
-            bucket.append(timer)
+            masked = tick ^ elapsed
+            if masked >> _WHEEL_BITS:
+                bucket = self._overflow
+            else:
+                if cython.compiled:
+                    level = _level_for(elapsed, tick)
+                else:
+                    level = ((masked | _SLOT_MASK).bit_length() - 1) // _SLOT_BITS
+                slot = (tick >> (level * _SLOT_BITS)) & _SLOT_MASK
+                bucket = self._slots[level * _SLOTS + slot]
+                self._bitmap[level] |= _ONE << slot
+        timer._bucket = bucket
+        timer._pos = len(bucket)
+        bucket.append(timer)
 
     def _place(self, timer: TimerHandle, tick: int) -> None:
         """Store a timer whose tick is known, relative to the current ``_elapsed``."""
@@ -187,13 +200,17 @@ class TimerWheel(WheelBase):
         if (tick ^ elapsed) >> _WHEEL_BITS:
             bucket = self._overflow
         else:
-            level = _level_for(elapsed, tick)
+            if cython.compiled:
+                level = _level_for(elapsed, tick)
+            else:
+                level = (((tick ^ elapsed) | _SLOT_MASK).bit_length() - 1) // _SLOT_BITS
             slot = (tick >> (level * _SLOT_BITS)) & _SLOT_MASK
             bucket = self._slots[level * _SLOTS + slot]
             self._bitmap[level] |= _ONE << slot
         timer._bucket = bucket
         timer._pos = len(bucket)
         bucket.append(timer)
+        return 0
 
     def _unlink(self, timer: TimerHandle) -> None:
         """Remove a stored timer in O(1) (O(log k) in the near heap); no trace is left."""
@@ -204,7 +221,7 @@ class TimerWheel(WheelBase):
         if bucket is self._near:
             self._heap_remove(pos)
         else:
-            last = cython.cast(TimerHandle, bucket.pop())
+            last = bucket.pop()
             if last is not timer:
                 bucket[pos] = last
                 last._pos = pos
@@ -240,12 +257,16 @@ class TimerWheel(WheelBase):
     def next_deadline(self) -> float:
         """Lower bound of the earliest pending deadline (``inf`` when nothing can fire)."""
         if self._near:
-            return cython.cast(TimerHandle, self._near[0])._when
+            first = self._near[0]
+            return first._when
         level = 0
         while level < _LEVELS:
             bm = self._bitmap[level]
             if bm:
-                slot = _ctz64(bm)
+                if cython.compiled:
+                    slot = _ctz64(bm)
+                else:
+                    slot = (bm & -bm).bit_length() - 1
                 shift = level * _SLOT_BITS
                 start = ((self._elapsed >> (shift + _SLOT_BITS)) << (shift + _SLOT_BITS)) | (
                     slot << shift
@@ -266,7 +287,8 @@ class TimerWheel(WheelBase):
     def _min_when(self, bucket: list) -> float:
         best = _INF
         for item in bucket:
-            when = cython.cast(TimerHandle, item)._when
+            timer = item
+            when = timer._when
             if when < best:
                 best = when
         return best
@@ -290,10 +312,12 @@ class TimerWheel(WheelBase):
         near = self._near
         count = 0
         while near:
-            timer = cython.cast(TimerHandle, near[0])
+            timer = near[0]
             if not timer._when <= now:
                 break
-            self._heap_pop()
+            last = near.pop()
+            if near:
+                self._sift_down(last, 0)
             timer._bucket = None
             timer._wheel = None
             timer._scheduled = False
@@ -313,7 +337,10 @@ class TimerWheel(WheelBase):
                     continue
                 break
             bm = self._bitmap[level]
-            slot = _ctz64(bm)
+            if cython.compiled:
+                slot = _ctz64(bm)
+            else:
+                slot = (bm & -bm).bit_length() - 1
             shift = level * _SLOT_BITS
             start = ((self._elapsed >> (shift + _SLOT_BITS)) << (shift + _SLOT_BITS)) | (
                 slot << shift
@@ -335,7 +362,7 @@ class TimerWheel(WheelBase):
                         item = _list_take(bucket, i)  # noqa: F821 - see the .pxd
                     else:
                         item = bucket[i]
-                    self._push_near(cython.cast(TimerHandle, item))
+                    self._push_near(item)
             else:
                 origin = self._origin
                 inv_res = self._inv_res
@@ -346,7 +373,7 @@ class TimerWheel(WheelBase):
                         item = _list_take(bucket, i)  # noqa: F821 - see the .pxd
                     else:
                         item = bucket[i]
-                    timer = cython.cast(TimerHandle, item)
+                    timer = item
                     x = (timer._when - origin) * inv_res
                     if cython.compiled:
                         tick = cython.cast(cython.longlong, x)
@@ -366,7 +393,8 @@ class TimerWheel(WheelBase):
         inv_res = self._inv_res
         first = -1
         for item in self._overflow:
-            x = (cython.cast(TimerHandle, item)._when - origin) * inv_res
+            timer = item
+            x = (timer._when - origin) * inv_res
             if cython.compiled:
                 tick = cython.cast(cython.longlong, x)
             else:
@@ -380,7 +408,7 @@ class TimerWheel(WheelBase):
         pending = self._overflow
         self._overflow = []
         for item in pending:
-            timer = cython.cast(TimerHandle, item)
+            timer = item
             x = (timer._when - origin) * inv_res
             if cython.compiled:
                 tick = cython.cast(cython.longlong, x)
@@ -403,7 +431,7 @@ class TimerWheel(WheelBase):
         seq = timer._seq
         while pos > 0:
             parent_pos = (pos - 1) >> 1
-            parent = cython.cast(TimerHandle, near[parent_pos])
+            parent = near[parent_pos]
             if when < parent._when or (when == parent._when and seq < parent._seq):
                 near[pos] = parent
                 parent._pos = pos
@@ -420,10 +448,10 @@ class TimerWheel(WheelBase):
         seq = timer._seq
         child_pos = 2 * pos + 1
         while child_pos < size:
-            child = cython.cast(TimerHandle, near[child_pos])
+            child = near[child_pos]
             right_pos = child_pos + 1
             if right_pos < size:
-                right = cython.cast(TimerHandle, near[right_pos])
+                right = near[right_pos]
                 if right._when < child._when or (
                     right._when == child._when and right._seq < child._seq
                 ):
@@ -439,21 +467,14 @@ class TimerWheel(WheelBase):
         near[pos] = timer
         timer._pos = pos
 
-    def _heap_pop(self) -> None:
-        """Drop the top of the near heap (the caller has read it)."""
-        near = self._near
-        last = cython.cast(TimerHandle, near.pop())
-        if near:
-            self._sift_down(last, 0)
-
     def _heap_remove(self, pos: int) -> None:
         near = self._near
-        last = cython.cast(TimerHandle, near.pop())
+        last = near.pop()
         if pos < len(near):
             # ``last`` fills the hole; it may belong above or below it.
             parent_pos = (pos - 1) >> 1
             if pos > 0:
-                parent = cython.cast(TimerHandle, near[parent_pos])
+                parent = near[parent_pos]
                 if last._when < parent._when or (
                     last._when == parent._when and last._seq < parent._seq
                 ):
@@ -480,7 +501,7 @@ class TimerWheel(WheelBase):
         timers.extend(self._never)
         self._never = []
         for item in timers:
-            timer = cython.cast(TimerHandle, item)
+            timer = item
             timer._bucket = None
             timer._wheel = None
             timer._scheduled = False
