@@ -166,6 +166,21 @@ def report(stock: dict[str, str], modes: dict[str, list[dict[str, Any]]],
                    "classes that otherwise use nexusloop)")
     out.append("")
 
+    # Every xfail/exclusion by reason (whatever the stock outcome).
+    out.append("| reason | " + " | ".join(f"{m}: xfail / excluded" for m in modes) + " |")
+    out.append("|---|" + "---|" * len(modes))
+    by_reason: dict[str, dict[str, collections.Counter[str]]] = collections.defaultdict(
+        lambda: collections.defaultdict(collections.Counter))
+    for mode, rows in modes.items():
+        for row in rows:
+            if row["outcome"] in ("xfailed", "skipped"):
+                by_reason[row.get("reason", "")][mode][row["outcome"]] += 1
+    for reason in sorted(by_reason):
+        cells = [f"{by_reason[reason][m]['xfailed']} / {by_reason[reason][m]['skipped']}"
+                 for m in modes]
+        out.append(f"| {reason} | " + " | ".join(cells) + " |")
+    out.append("")
+
     # Stock passes, nexusloop does not.
     out.append("Tests that pass on stock asyncio but not on nexusloop:")
     out.append("")

@@ -77,10 +77,6 @@ derive_all(
     globals(),
     cpy,
     per_class={
-        "HandleTests": {
-            "xfail_compiled": {"test_handle_source_traceback": R.SOURCE_TRACEBACK_COMPILED},
-            "xfail_pure": {"test_handle_source_traceback": R.SOURCE_TRACEBACK_PURE},
-        },
     },
     exclude_classes={
         "TestServer": R.NEXT_ISSUE,
