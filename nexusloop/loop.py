@@ -15,8 +15,7 @@ import threading
 import traceback
 import warnings
 import weakref
-from asyncio import coroutines, events, futures, tasks
-from asyncio.log import logger
+from asyncio import base_events, coroutines, events, futures, tasks
 from typing import Any, Callable, Optional
 
 from nexusloop._core import load as _load
@@ -30,6 +29,8 @@ LoopCore = _loopcore.LoopCore
 __all__ = ["Loop"]
 
 _DEBUG_STACK_DEPTH = 10
+# Logging goes through ``base_events.logger`` looked up at call time (the same "asyncio" logger),
+# so code and tests that patch asyncio's loop logger see nexusloop's records too.
 
 
 def _run_until_complete_cb(fut: asyncio.Future[Any]) -> None:
@@ -162,7 +163,7 @@ class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEven
         if self._closed:
             return
         if self._debug:
-            logger.debug("Close %r", self)
+            base_events.logger.debug("Close %r", self)
         self._close_signal_state()
         self._closed = True
         self._close_core()
@@ -234,7 +235,7 @@ class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEven
             else:
                 value = repr(value)
             lines.append(f"{key}: {value}")
-        logger.error("\n".join(lines), exc_info=exc_info)
+        base_events.logger.error("\n".join(lines), exc_info=exc_info)
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         """Pass ``context`` to the installed exception handler (or the default one)."""
@@ -244,7 +245,7 @@ class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEven
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException:
-                logger.error("Exception in default exception handler", exc_info=True)
+                base_events.logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
             self._exception_handler(self, context)
@@ -262,7 +263,7 @@ class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEven
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException:
-                logger.error(
+                base_events.logger.error(
                     "Exception in default exception handler while handling an "
                     "unexpected error in custom exception handler",
                     exc_info=True,
@@ -289,7 +290,7 @@ class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEven
         self._coroutine_origin_tracking_enabled = enabled
 
     def _warn_slow(self, handle: Any, dt: float) -> None:
-        logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
+        base_events.logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
 
     # ------------------------------------------------------ async generators
 

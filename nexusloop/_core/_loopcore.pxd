@@ -12,6 +12,9 @@ cdef inline double _c_monotonic() noexcept:
     return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
 
 
+cdef object _caller_stack(int pure_depth)
+
+
 cdef class LoopCore:
     cdef list _rq
     cdef Py_ssize_t _rq_mask

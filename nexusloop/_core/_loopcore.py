@@ -40,6 +40,8 @@ import collections
 import os
 import threading
 import time as _time
+from asyncio.format_helpers import extract_stack as _extract_stack
+from sys import _getframe
 from typing import Any
 
 try:
@@ -60,6 +62,18 @@ _INF = float("inf")
 _monotonic = _time.monotonic
 _get_ident = threading.get_ident
 _deque = collections.deque
+
+
+def _caller_stack(pure_depth: int) -> Any:
+    """Debug mode: the stack of the user code that called into the loop.
+
+    ``pure_depth`` is how many of the loop's own Python frames sit between this function and
+    the user's frame in pure mode; compiled functions have no frames, so there the user's frame
+    is the current one.
+    """
+    if cython.compiled:
+        return _extract_stack(_getframe(0))
+    return _extract_stack(_getframe(pure_depth + 1))
 
 
 def _fileobj_to_fd(fileobj: Any) -> int:
@@ -177,9 +191,8 @@ class LoopCore:
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-            handle = Handle(callback, args, self, context)
-            if handle._source_traceback:
-                handle._source_traceback.pop()
+            handle = _new_handle(self, callback, args, context)
+            handle._source_traceback = _caller_stack(1)
         else:
             if not callable(callback):
                 self._check_callback(callback, "call_soon")
@@ -204,9 +217,8 @@ class LoopCore:
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-            handle = Handle(callback, args, self, context)
-            if handle._source_traceback:
-                handle._source_traceback.pop()
+            handle = _new_handle(self, callback, args, context)
+            handle._source_traceback = _caller_stack(1)
         else:
             if not callable(callback):
                 self._check_callback(callback, "call_soon_threadsafe")
@@ -237,19 +249,13 @@ class LoopCore:
         """Schedule ``callback(*args)`` after ``delay`` seconds (``asyncio`` semantics)."""
         if delay is None:
             raise TypeError("delay must not be None")
-        timer = self._call_at(self.time() + delay, callback, args, context, "call_later")
-        if timer._source_traceback:
-            timer._source_traceback.pop()
-        return timer
+        return self._call_at(self.time() + delay, callback, args, context, "call_later")
 
     def call_at(self, when: Any, callback: Any, *args: Any, context: Any = None) -> TimerHandle:
         """Schedule ``callback(*args)`` at loop time ``when`` (``asyncio`` semantics)."""
         if when is None:
             raise TypeError("when cannot be None")
-        timer = self._call_at(when, callback, args, context, "call_at")
-        if timer._source_traceback:
-            timer._source_traceback.pop()
-        return timer
+        return self._call_at(when, callback, args, context, "call_at")
 
     def _call_at(self, when: Any, callback: Any, args: Any, context: Any, method: str) -> TimerHandle:
         if self._closed:
@@ -260,7 +266,8 @@ class LoopCore:
         if self._debug:
             self._check_thread()
             self._check_callback(callback, method)
-            timer = TimerHandle(deadline, callback, args, self, context)
+            timer = _new_timer(deadline, self, callback, args, context)
+            timer._source_traceback = _caller_stack(2)
         else:
             if not callable(callback):
                 self._check_callback(callback, method)
@@ -326,7 +333,9 @@ class LoopCore:
         fileno = _fileobj_to_fd(fd)
         if self._debug:
             self._check_thread()
-        handle = Handle(callback, args, self, None)
+        handle = _new_handle(self, callback, args, None)
+        if self._debug:
+            handle._source_traceback = _caller_stack(3)
         old = table.get(fileno)
         if old is None:
             had = self._mask_of(fileno)
