@@ -39,7 +39,8 @@ import importlib
 import types
 import unittest
 from asyncio import base_events
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytest
 
@@ -99,7 +100,7 @@ class _Probes:
         self.record = record
         self.saved: list[tuple[type, str, Any]] = []
 
-    def __enter__(self) -> "_Probes":
+    def __enter__(self) -> _Probes:  # noqa: PYI034 - final helper class
         record = self.record
         loop_cls = nexusloop.Loop
         orig_init = loop_cls.__dict__["__init__"]
@@ -129,7 +130,7 @@ class _Probes:
         self.saved.append((cls, name, cls.__dict__[name]))
         setattr(cls, name, value)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for cls, name, value in reversed(self.saved):
             setattr(cls, name, value)
 

@@ -1,13 +1,7 @@
 """Reasons shared by the conformance modules (each is also an entry in docs/compatibility.md)."""
 from __future__ import annotations
 
-# --- nexusloop bugs (strict xfail: a fix makes CI say "remove the mark") -------------------
-
-LOGGER_LOOKUP = (
-    "default_exception_handler logs through nexusloop.loop's own `logger` global; the test "
-    "patches `asyncio.base_events.logger` (as CPython's loop looks it up at call time), so "
-    "nexusloop's log record bypasses the mock [KNOWN_FAILURES.md#logger]"
-)
+# --- nexusloop bugs: reasons for strict xfails go here (none open; see KNOWN_FAILURES.md) -----
 
 # --- exclusions: no third-party loop can satisfy these ---------------------------------------
 
@@ -34,15 +28,4 @@ CPYTHON_SELECTOR_INTERNALS = (
 POLICY_CLASSES = (
     "tests asyncio's own policy classes (DefaultEventLoopPolicy builds stock loops by design); "
     "nexusloop's policy is nexusloop.EventLoopPolicy, covered by tests/test_loop.py"
-)
-
-SOURCE_TRACEBACK_COMPILED = (
-    "debug-mode handle._source_traceback is cut at the wrong frame in compiled mode: Handle "
-    "__init__ takes sys._getframe(1) and call_soon deletes [-1] as if both were Python frames, "
-    "but compiled functions have no frames, so the caller's own frame is lost "
-    "[KNOWN_FAILURES.md#source-traceback]"
-)
-SOURCE_TRACEBACK_PURE = (
-    "debug-mode call_later()/call_at() handle._source_traceback ends in nexusloop's call_later "
-    "frame: the extra _call_at layer is not trimmed [KNOWN_FAILURES.md#source-traceback]"
 )

@@ -76,8 +76,6 @@ _PER_SELECTOR = ("EPollEventLoopTests", "PollEventLoopTests", "SelectEventLoopTe
 derive_all(
     globals(),
     cpy,
-    per_class={
-    },
     exclude_classes={
         "TestServer": R.NEXT_ISSUE,
         "TimerTests": R.NO_LOOP,
