@@ -13,10 +13,10 @@ Quick start::
 The loop is imported lazily on first use, so ``import nexusloop.world`` or
 ``import nexusloop.channels`` does not pay for (or depend on) the event loop.
 """
-from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
@@ -30,12 +30,12 @@ _LAZY = {
     "Loop": "nexusloop.loop",
 }
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from nexusloop._entry import EventLoopPolicy, install, new_event_loop, run
     from nexusloop.loop import Loop
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nexusloop' has no attribute {name!r}")

@@ -15,16 +15,19 @@ import threading
 import traceback
 import warnings
 import weakref
-from asyncio import base_events, coroutines, events, futures, tasks
+from asyncio import events
 from typing import Any, Callable, Optional
 
-from nexusloop._core import load as _load
+from nexusloop._core._loopcore import LoopCore
 from nexusloop._executor import ExecutorMixin
 from nexusloop._signals import SignalMixin
 from nexusloop._sock import SockMixin
 
-_loopcore = _load("_loopcore")
-LoopCore = _loopcore.LoopCore
+# asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
+base_events: Any = asyncio.base_events
+coroutines: Any = asyncio.coroutines
+futures: Any = asyncio.futures
+tasks: Any = asyncio.tasks
 
 __all__ = ["Loop"]
 
@@ -50,7 +53,11 @@ def _format_handle(handle: Any) -> str:
     return str(handle)
 
 
-class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEventLoop):
+# The core's scheduling methods take Any-typed callbacks and return nexusloop handles (which
+# behave as, but do not inherit, asyncio.Handle): mypy reports that as a base-class mismatch.
+class Loop(  # type: ignore[misc]
+    LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEventLoop
+):
     """A drop-in asyncio event loop.
 
     Use it like any asyncio loop::
@@ -178,7 +185,7 @@ class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEven
         """Schedule a coroutine object; return a task (honours the task factory)."""
         self._check_closed()
         if self._task_factory is None:
-            task = tasks.Task(coro, loop=self, name=name, context=context)
+            task: Any = tasks.Task(coro, loop=self, name=name, context=context)
             if task._source_traceback:
                 del task._source_traceback[-1]
         else:
@@ -286,7 +293,7 @@ class Loop(LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEven
             self._coroutine_origin_tracking_saved_depth = sys.get_coroutine_origin_tracking_depth()
             sys.set_coroutine_origin_tracking_depth(_DEBUG_STACK_DEPTH)
         else:
-            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth)
+            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth or 0)
         self._coroutine_origin_tracking_enabled = enabled
 
     def _warn_slow(self, handle: Any, dt: float) -> None:

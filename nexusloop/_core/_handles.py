@@ -49,8 +49,8 @@ class Handle:
         self._callback = callback
         self._args = args
         self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
+        self._repr: str | None = None
+        self._source_traceback: Any = None
         if loop is not None and loop.get_debug():
             self._source_traceback = format_helpers.extract_stack(_getframe(1))
 
@@ -89,7 +89,7 @@ class Handle:
     def _run(self) -> None:
         try:
             if cython.compiled:
-                _run_in_context(self._context, self._callback, self._args)
+                _run_in_context(self._context, self._callback, self._args)  # type: ignore[name-defined]  # noqa: F821
             else:
                 self._context.run(self._callback, *self._args)
         except (SystemExit, KeyboardInterrupt):

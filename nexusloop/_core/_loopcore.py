@@ -103,19 +103,19 @@ class LoopCore:
             raise ValueError("tasks_per_cycle must be >= 0 (0 means unlimited)")
         if event_interval < 1:
             raise ValueError("event_interval must be >= 1")
-        self._rq = [None] * 64
+        self._rq: list[Any] = [None] * 64
         self._rq_mask = 63
         self._rq_head = 0
         self._rq_tail = 0
-        self._ts_queue = _deque()
+        self._ts_queue: collections.deque[Any] = _deque()
         self._wheel = TimerWheel(self._now())
-        self._expired = []
-        self._readers = {}
-        self._writers = {}
+        self._expired: list[Any] = []
+        self._readers: dict[int, Any] = {}
+        self._writers: dict[int, Any] = {}
         self._closed = False
         self._stopping = False
         self._debug = False
-        self._thread_id = None
+        self._thread_id: int | None = None
         self._event_time = self._now()
         self._tasks_per_cycle = tasks_per_cycle
         self._event_interval = event_interval
@@ -123,11 +123,11 @@ class LoopCore:
         self._last_poll_tick = 0
         self._parked = False
         self._wake_pending = False
-        self._current_handle = None
+        self._current_handle: Any = None
         self.slow_callback_duration = 0.1
         self._stat_ticks = 0
         self._stat_polls = 0
-        self._poller = new_poller()
+        self._poller: Any = new_poller()
         if hasattr(os, "eventfd"):
             self._wake_rfd = self._wake_wfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         else:  # pragma: no cover - macOS
@@ -140,13 +140,13 @@ class LoopCore:
 
     def _now(self) -> float:
         if cython.compiled:
-            return _c_monotonic()
+            return _c_monotonic()  # type: ignore[name-defined]  # noqa: F821 (from the .pxd)
         return _monotonic()
 
     def time(self) -> float:
         """Return the loop's current time (``time.monotonic()`` seconds)."""
         if cython.compiled:
-            return _c_monotonic()
+            return _c_monotonic()  # type: ignore[name-defined]  # noqa: F821 (from the .pxd)
         return _monotonic()
 
     def event_time(self) -> float:
@@ -184,7 +184,7 @@ class LoopCore:
         if self._closed:
             raise RuntimeError("Event loop is closed")
 
-    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Handle:
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
         """Schedule ``callback(*args)`` to run in the next tick (``asyncio`` semantics)."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -211,7 +211,7 @@ class LoopCore:
         """Queue an existing handle (used by readiness dispatch and signals)."""
         self._push(handle)
 
-    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Handle:
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
         """Like :meth:`call_soon`, callable from any thread; wakes the loop only if parked."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -245,13 +245,13 @@ class LoopCore:
             if not self._closed:
                 raise
 
-    def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> TimerHandle:
+    def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> Any:
         """Schedule ``callback(*args)`` after ``delay`` seconds (``asyncio`` semantics)."""
         if delay is None:
             raise TypeError("delay must not be None")
         return self._call_at(self.time() + delay, callback, args, context, "call_later")
 
-    def call_at(self, when: Any, callback: Any, *args: Any, context: Any = None) -> TimerHandle:
+    def call_at(self, when: Any, callback: Any, *args: Any, context: Any = None) -> Any:
         """Schedule ``callback(*args)`` at loop time ``when`` (``asyncio`` semantics)."""
         if when is None:
             raise TypeError("when cannot be None")
@@ -373,7 +373,7 @@ class LoopCore:
         """Like :meth:`add_writer`, returning the registered handle."""
         return self._add_io(self._writers, fd, callback, args)
 
-    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:
+    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:  # type: ignore[override]
         """Call ``callback(*args)`` whenever ``fd`` is readable."""
         self._add_io(self._readers, fd, callback, args)
 
@@ -381,7 +381,7 @@ class LoopCore:
         """Stop watching ``fd`` for reading; True if it was watched."""
         return self._remove_io(self._readers, fd)
 
-    def add_writer(self, fd: Any, callback: Any, *args: Any) -> None:
+    def add_writer(self, fd: Any, callback: Any, *args: Any) -> None:  # type: ignore[override]
         """Call ``callback(*args)`` whenever ``fd`` is writable."""
         self._add_io(self._writers, fd, callback, args)
 
@@ -446,7 +446,7 @@ class LoopCore:
                 self._drain_threadsafe()
         self._stat_ticks += 1
         if cython.compiled:
-            now = _c_monotonic()
+            now = _c_monotonic()  # type: ignore[name-defined]  # noqa: F821 (from the .pxd)
         else:
             now = _monotonic()
         self._event_time = now

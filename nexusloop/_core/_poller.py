@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import select
 import selectors
+from typing import Any
 
 POLLIN = 0x001
 POLLOUT = 0x004
@@ -57,7 +58,7 @@ class SelectorPoller:
         self._selector.close()
 
 
-def new_poller() -> object:
+def new_poller() -> Any:
     """The best poller for this platform."""
     if hasattr(select, "epoll"):
         return select.epoll()
