@@ -1,5 +1,7 @@
 # Augmenting declarations for _wheel.py (see that module's docstring for the design).
 cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.ref cimport PyObject
 
 from nexusloop._core._handles cimport TimerHandle, WheelBase
 
@@ -23,9 +25,28 @@ cdef extern from *:
         PyList_SET_ITEM(lst, i, NULL);
         return item;
     }
+
+    /* (when, seq) records sorted in C when a whole slot is due at once. */
+    typedef struct { double when; long long seq; PyObject *obj; } __nexusloop_entry;
+    static int __nexusloop_entry_cmp(const void *pa, const void *pb) {
+        const __nexusloop_entry *a = (const __nexusloop_entry *)pa;
+        const __nexusloop_entry *b = (const __nexusloop_entry *)pb;
+        if (a->when != b->when) return a->when < b->when ? -1 : 1;
+        return (a->seq > b->seq) - (a->seq < b->seq);
+    }
+    static void __nexusloop_sort_entries(__nexusloop_entry *entries, Py_ssize_t n) {
+        qsort(entries, (size_t)n, sizeof(__nexusloop_entry), __nexusloop_entry_cmp);
+    }
     """
+    ctypedef struct _Entry "__nexusloop_entry":
+        double when
+        long long seq
+        PyObject *obj
+    void _sort_entries "__nexusloop_sort_entries" (_Entry *entries, Py_ssize_t n) nogil
     object _list_take "__nexusloop_list_take" (list lst, Py_ssize_t i)
     void _prefetch_item "__nexusloop_prefetch_item" (list lst, Py_ssize_t i) nogil
+
+ctypedef _Entry *_EntryPtr
 
 cdef Py_ssize_t _LEVELS, _SLOT_BITS, _SLOTS, _SCAN_LIMIT, _PREFETCH
 cdef long long _SLOT_MASK, _WHEEL_BITS
@@ -84,9 +105,15 @@ cdef class TimerWheel(WheelBase):
 
     @cython.locals(level=cython.int, bm=cython.ulonglong, slot=cython.longlong, shift=cython.int,
                    start=cython.longlong, bucket=list, timer=TimerHandle, x=cython.double,
-                   size=Py_ssize_t, i=Py_ssize_t,
+                   size=Py_ssize_t, i=Py_ssize_t, emitted=Py_ssize_t,
                    tick=cython.longlong, origin=cython.double, inv_res=cython.double)
-    cdef int _advance(self, long long target) except -1
+    cdef Py_ssize_t _advance(self, long long target, list out) except -1
+
+    @cython.locals(near=list, count=Py_ssize_t, timer=TimerHandle, last=TimerHandle)
+    cdef Py_ssize_t _flush_near(self, list out) except -1
+
+    @cython.locals(size=Py_ssize_t, i=Py_ssize_t, timer=TimerHandle, entries=_EntryPtr)
+    cdef Py_ssize_t _emit_sorted(self, list bucket, list out) except -1
 
     @cython.locals(origin=cython.double, inv_res=cython.double, first=cython.longlong,
                    x=cython.double, tick=cython.longlong, start=cython.longlong, pending=list,

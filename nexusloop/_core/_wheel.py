@@ -67,6 +67,7 @@ the types of ``_wheel.pxd`` (64-bit bitmaps, ``__builtin_ctzll``/``__builtin_clz
 """
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 try:
@@ -92,6 +93,7 @@ _SCAN_LIMIT = 16
 #: The constant 1 as an unsigned 64-bit integer when compiled (for bit shifts up to 63).
 _ONE = 1
 _INF = float("inf")
+_SORT_KEY = attrgetter("_when", "_seq")
 #: How many handles ahead a slot walk prefetches (compiled mode).
 _PREFETCH = 4
 
@@ -300,6 +302,8 @@ class TimerWheel(WheelBase):
     def pop_expired(self, now: float, out: list) -> int:
         """Append the timers with ``when <= now`` to ``out`` in (when, seq) order; count them."""
         x = (now - self._origin) * self._inv_res
+        near = self._near
+        count = 0
         if x >= self._elapsed + 1:
             if x < _TICK_LIMIT:
                 if cython.compiled:
@@ -308,9 +312,7 @@ class TimerWheel(WheelBase):
                     target = int(x)
             else:
                 target = 4611686018427387903  # 2**62 - 1: the never list stays put
-            self._advance(target)
-        near = self._near
-        count = 0
+            count += self._advance(target, out)
         while near:
             timer = near[0]
             if not timer._when <= now:
@@ -326,8 +328,13 @@ class TimerWheel(WheelBase):
         self._count -= count
         return count
 
-    def _advance(self, target: int) -> None:
-        """Process every occupied slot starting at or before tick ``target``, in order."""
+    def _advance(self, target: int, out: list) -> int:
+        """Process every occupied slot starting at or before tick ``target``, in order.
+
+        Level-0 slots before ``target`` are wholly due: their timers go straight to ``out``,
+        sorted (the number is returned). The slot of ``target`` itself goes to the near heap.
+        """
+        emitted = 0
         while True:
             level = 0
             while level < _LEVELS and not self._bitmap[level]:
@@ -354,7 +361,13 @@ class TimerWheel(WheelBase):
             # is a cache miss. Compiled, fetch a few ahead of the one being moved, and take the
             # slot's reference to it over (no second pass touching every handle to decref it).
             size = len(bucket)
-            if level == 0:
+            if level == 0 and start < target:
+                # The near heap holds ticks before this slot (up to the old _elapsed, or
+                # cascaded at an earlier slot start): all due, and all earlier than this slot.
+                if self._near:
+                    emitted += self._flush_near(out)
+                emitted += self._emit_sorted(bucket, out)
+            elif level == 0:
                 for i in range(size):
                     if cython.compiled and i + _PREFETCH < size:
                         _prefetch_item(bucket, i + _PREFETCH)  # noqa: F821 - see the .pxd
@@ -383,6 +396,67 @@ class TimerWheel(WheelBase):
             del bucket[:]
         if target > self._elapsed:
             self._elapsed = target
+        return emitted
+
+    def _flush_near(self, out: list) -> int:
+        """Move the whole near heap to ``out`` in (when, seq) order."""
+        near = self._near
+        count = 0
+        while near:
+            timer = near[0]
+            last = near.pop()
+            if near:
+                self._sift_down(last, 0)
+            timer._bucket = None
+            timer._wheel = None
+            timer._scheduled = False
+            out.append(timer)
+            count += 1
+        return count
+
+    def _emit_sorted(self, bucket: list, out: list) -> int:
+        """Detach a due slot's timers and append them to ``out`` in (when, seq) order."""
+        size = len(bucket)
+        if size == 1:
+            timer = bucket[0]
+            timer._bucket = None
+            timer._wheel = None
+            timer._scheduled = False
+            out.append(timer)
+        elif cython.compiled:
+            # Sort (when, seq, pointer) records in C: no key tuple per timer, and the sort
+            # touches the records rather than the scattered handles.
+            entries = cython.cast(
+                cython.pointer(_Entry),  # noqa: F821 - see the .pxd
+                PyMem_Malloc(size * cython.sizeof(_Entry)),  # noqa: F821
+            )
+            if not entries:
+                raise MemoryError()
+            for i in range(size):
+                if i + _PREFETCH < size:
+                    _prefetch_item(bucket, i + _PREFETCH)  # noqa: F821
+                timer = bucket[i]
+                entries[i].when = timer._when
+                entries[i].seq = timer._seq
+                entries[i].obj = cython.cast(cython.pointer(PyObject), timer)  # noqa: F821
+            _sort_entries(entries, size)  # noqa: F821
+            for i in range(size):
+                timer = cython.cast(TimerHandle, entries[i].obj)
+                timer._bucket = None
+                timer._wheel = None
+                timer._scheduled = False
+                out.append(timer)
+            PyMem_Free(entries)  # noqa: F821
+        else:
+            bucket.sort(key=_SORT_KEY)
+            for item in bucket:
+                timer = item
+                timer._bucket = None
+                timer._wheel = None
+                timer._scheduled = False
+            out.extend(bucket)
+        del bucket[:]
+        return size
 
     def _advance_overflow(self, target: int) -> bool:
         """The levels are empty: enter the top-level block of the earliest overflow timer.

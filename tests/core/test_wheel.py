@@ -7,6 +7,7 @@ wheel's own structural check (``_check_invariants``).
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import pytest
@@ -369,6 +370,34 @@ class WheelMachine(RuleBasedStateMachine):
         self.model.add(key)
         self.by_key[key] = t
         return t
+
+    @rule(
+        base=st.sampled_from([0.0, 0.003, 0.07, 5.0, 300.0]),
+        spread=st.sampled_from([0.0005, 0.01, 0.2, 10.0]),
+        count=st.integers(min_value=2, max_value=40),
+        seed=st.integers(min_value=0, max_value=2**32 - 1),
+    )
+    @precondition(lambda self: self.wheel is not None)
+    def schedule_burst(self, base: float, spread: float, count: int, seed: int) -> None:
+        # Many timers at once: several per slot, on several levels, some sharing deadlines.
+        rng = random.Random(seed)
+        for _ in range(count):
+            when = self.now + base + rng.random() * spread
+            if rng.random() < 0.2 and self.reuse_when:
+                when = rng.choice(self.reuse_when)
+            self.reuse_when.append(when)
+            t = timer(when)
+            self.wheel.insert(t)
+            key = (when, t._seq)
+            self.model.add(key)
+            self.by_key[key] = t
+            if rng.random() < 0.3:
+                self.cancel_key(key)
+
+    def cancel_key(self, key: tuple[float, int]) -> None:
+        t = self.by_key.pop(key)
+        self.model.remove(key)
+        t.cancel()
 
     @rule(t=consumes(timers))
     def cancel(self, t: Any) -> None:
