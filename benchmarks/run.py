@@ -94,7 +94,14 @@ def _nexusloop_core_status() -> dict[str, Any]:
                 entry["stale"] = src > built
         modules[name] = entry
     meant_mods = [m for m in modules.values() if m["meant_compiled"]]
+    builds = []
+    for m in modules.values():
+        if m["compiled"] and m["file"]:
+            with contextlib.suppress(OSError):
+                builds.append(os.path.getmtime(m["file"]))
     return {
+        # identifies the build measured: the tree is shared, a rebuild mid-run mixes builds
+        "build_mtime": max(builds) if builds else None,
         "stale": sorted(n for n, m in modules.items() if m.get("stale")),
         "core_modules": modules,
         "compiled": bool(meant_mods) and all(m["compiled"] for m in meant_mods),
@@ -261,7 +268,12 @@ def _spawn(loop_name: str, extra: list[str], timeout: float) -> dict[str, Any]:
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {"status": "error", "error": f"child exited {proc.returncode} without a result",
+        code = proc.returncode
+        why = f"child exited {code}"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                why = f"child killed by {signal.Signals(-code).name}"
+        return {"status": "error", "error": f"{why} without a result",
                 "stderr": "\n".join(tail)}
     try:
         res = json.loads(lines[-1])
@@ -679,6 +691,19 @@ def parent_main(argv: list[str]) -> int:
                       file=sys.stderr, flush=True)
 
     load_end = _loadavg()
+    for lp in loops:
+        if not lp.startswith("nexusloop"):
+            continue
+        builds = {r.get("info", {}).get("build_mtime") for reps in
+                  (v for (w, lq), v in runs.items() if lq == lp) for r in reps
+                  if r.get("status") == "ok"}
+        builds.discard(None)
+        if len(builds) > 1:
+            stamps = ", ".join(datetime.datetime.fromtimestamp(b).strftime("%H:%M:%S")
+                               for b in sorted(builds))
+            warnings.append(f"!!! {lp}: the extension was rebuilt during this run; runs measured "
+                            f"{len(builds)} different builds (built at {stamps})")
+            print(warnings[-1], file=sys.stderr)
     summary = Summary(workloads, loops, runs)
     elapsed = time.monotonic() - t_start
     machine = _machine_info()
