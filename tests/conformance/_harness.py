@@ -211,6 +211,25 @@ class ReadyView:
 # --------------------------------------------------------------------------- marks
 
 
+def _virtual_time_tests(cls: type) -> list[str]:
+    """Test methods of ``cls`` whose source calls ``new_test_loop(<generator>)``."""
+    import inspect
+    import re
+
+    found = []
+    for name in dir(cls):
+        func = getattr(cls, name, None)
+        if not name.startswith("test") or not isinstance(func, types.FunctionType):
+            continue
+        try:
+            source = inspect.getsource(func)
+        except (OSError, TypeError):
+            continue
+        if re.search(r"new_test_loop\(\s*[^)\s]", source):
+            found.append(name)
+    return found
+
+
 def _copy_function(func: Callable[..., Any]) -> Any:
     copy = types.FunctionType(
         func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__
@@ -261,6 +280,10 @@ def conformance(
                     break
         for name, reason in (exclude or {}).items():
             _mark(cls, name, pytest.mark.skip(reason=f"excluded: {reason}"))
+        for name in _virtual_time_tests(cls):
+            # Marked up front so the test body never runs (it would create coroutines that the
+            # runtime SkipTest in new_test_loop(gen) leaves un-awaited).
+            _mark(cls, name, pytest.mark.skip(reason=VIRTUAL_TIME_REASON))
         mode_xfail = dict(xfail or {})
         mode_xfail.update((xfail_pure if PURE else xfail_compiled) or {})
         for name, reason in mode_xfail.items():
