@@ -84,7 +84,7 @@ def _rows() -> list[dict[str, Any]]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _ITEMS:
+    if not _OUTCOMES:  # nothing ran (e.g. --collect-only, or only other tests selected)
         return
     rows = _rows()
     from ._harness import MODE
