@@ -37,6 +37,12 @@ This module stores timers in a hierarchical wheel, as the Linux kernel and tokio
   floats: a tick is only a coarse bucket, and a slot's timers straddle ``now`` within it, so the
   final decision is made on the real deadlines. Timers therefore **never fire early**, whatever
   the resolution, and equal deadlines fire in insertion order (``seq``).
+* A level-0 slot whose tick is before the tick of ``now`` is wholly due (``tick(when) <
+  tick(now)`` implies ``when < now``, the tick function being monotonic). When the loop falls
+  behind - an iteration busy for several milliseconds while it schedules thousands of timers -
+  such slots skip the heap: their ``(when, seq, handle)`` records are sorted in C and appended in
+  order. Slots are visited in tick order and ticks order deadlines, so the output stays globally
+  sorted, and the heap keeps to one tick's worth of timers instead of the whole backlog.
 
 Why the near heap removes instead of marking: a timer cancelled while in the near heap is
 removed at once (O(log k)), rather than marked and skipped later. Either way the timer must
@@ -55,7 +61,12 @@ Invariant that makes O(1) cancel possible: ``_elapsed`` never moves past the sta
 slot that has not been processed. Hence a stored timer's level relative to the current
 ``_elapsed`` is still the level it was stored at, and the slot of a bucket that becomes empty can
 be recomputed from the timer's deadline to clear its bitmap bit (checked by identity, so a
-deadline mutated behind the wheel's back cannot corrupt another slot).
+deadline mutated behind the wheel's back cannot corrupt another slot). To move a timer, unlink
+it, change ``_when``, insert it again (``insert`` of a stored timer does the unlink itself).
+
+With a million pending timers the cost is memory, not arithmetic: a cascade touches handles
+scattered over a few hundred megabytes. Compiled, the slot walks prefetch a few handles ahead and
+move the slot's references instead of copying and then dropping them.
 
 ``next_deadline()`` returns a lower bound of the earliest pending deadline: exact when the near
 heap is non-empty or when the earliest occupied slot holds a few timers (scanned), otherwise
@@ -101,7 +112,7 @@ _PREFETCH = 4
 def _ctz64(x: int) -> int:
     """Index of the lowest set bit of a non-zero 64-bit mask."""
     if cython.compiled:
-        return __builtin_ctzll(x)  # type: ignore[name-defined]  # noqa: F821 - see the .pxd
+        return __builtin_ctzll(x)  # type: ignore[name-defined]  # noqa: F821 (.pxd)
     return (x & -x).bit_length() - 1
 
 
@@ -133,15 +144,15 @@ class TimerWheel(WheelBase):
         self._elapsed = 0
         self._seq = 0
         self._count = 0
-        self._slots = [[] for _ in range(_LEVELS * _SLOTS)]
-        self._near = []
-        self._overflow = []
-        self._never = []
+        self._slots: list[list[TimerHandle]] = [[] for _ in range(_LEVELS * _SLOTS)]
+        self._near: list[TimerHandle] = []
+        self._overflow: list[TimerHandle] = []
+        self._never: list[TimerHandle] = []
         if cython.compiled:
             for i in range(_LEVELS):
                 self._bitmap[i] = 0
         else:
-            self._bitmap = [0] * _LEVELS
+            self._bitmap: list[int] = [0] * _LEVELS
 
     def __len__(self) -> int:
         return self._count
@@ -161,7 +172,7 @@ class TimerWheel(WheelBase):
             timer._wheel._unlink(timer)
         timer._seq = self._seq
         self._seq += 1
-        timer._wheel = self
+        timer._wheel = self  # type: ignore[assignment]
         timer._scheduled = True
         self._count += 1
         x = (timer._when - self._origin) * self._inv_res
@@ -189,11 +200,11 @@ class TimerWheel(WheelBase):
                 slot = (tick >> (level * _SLOT_BITS)) & _SLOT_MASK
                 bucket = self._slots[level * _SLOTS + slot]
                 self._bitmap[level] |= _ONE << slot
-        timer._bucket = bucket
+        timer._bucket = bucket  # type: ignore[assignment]
         timer._pos = len(bucket)
         bucket.append(timer)
 
-    def _place(self, timer: TimerHandle, tick: int) -> None:
+    def _place(self, timer: TimerHandle, tick: int) -> int:
         """Store a timer whose tick is known, relative to the current ``_elapsed``."""
         elapsed = self._elapsed
         if tick <= elapsed:
@@ -209,7 +220,7 @@ class TimerWheel(WheelBase):
             slot = (tick >> (level * _SLOT_BITS)) & _SLOT_MASK
             bucket = self._slots[level * _SLOTS + slot]
             self._bitmap[level] |= _ONE << slot
-        timer._bucket = bucket
+        timer._bucket = bucket  # type: ignore[assignment]
         timer._pos = len(bucket)
         bucket.append(timer)
         return 0
@@ -234,7 +245,7 @@ class TimerWheel(WheelBase):
         timer._scheduled = False
         self._count -= 1
 
-    def _clear_slot_bit(self, timer: TimerHandle, bucket: list) -> None:
+    def _clear_slot_bit(self, timer: TimerHandle, bucket: list) -> int:
         """A level bucket became empty: clear its bit in the level's bitmap."""
         x = (timer._when - self._origin) * self._inv_res
         if cython.compiled:
@@ -253,6 +264,7 @@ class TimerWheel(WheelBase):
                 level = index // _SLOTS
                 self._bitmap[level] &= ~(_ONE << (index % _SLOTS))
                 return 0
+        return 0
 
     # -- time -------------------------------------------------------------------------------
 
@@ -291,8 +303,7 @@ class TimerWheel(WheelBase):
         for item in bucket:
             timer = item
             when = timer._when
-            if when < best:
-                best = when
+            best = min(best, when)
         return best
 
     def _tick_time(self, tick: int) -> float:
@@ -370,9 +381,9 @@ class TimerWheel(WheelBase):
             elif level == 0:
                 for i in range(size):
                     if cython.compiled and i + _PREFETCH < size:
-                        _prefetch_item(bucket, i + _PREFETCH)  # noqa: F821 - see the .pxd
+                        _prefetch_item(bucket, i + _PREFETCH)  # type: ignore[name-defined]  # noqa: F821 (.pxd)
                     if cython.compiled:
-                        item = _list_take(bucket, i)  # noqa: F821 - see the .pxd
+                        item = _list_take(bucket, i)  # type: ignore[name-defined]  # noqa: F821 (.pxd)
                     else:
                         item = bucket[i]
                     self._push_near(item)
@@ -381,9 +392,9 @@ class TimerWheel(WheelBase):
                 inv_res = self._inv_res
                 for i in range(size):
                     if cython.compiled and i + _PREFETCH < size:
-                        _prefetch_item(bucket, i + _PREFETCH)  # noqa: F821 - see the .pxd
+                        _prefetch_item(bucket, i + _PREFETCH)  # type: ignore[name-defined]  # noqa: F821 (.pxd)
                     if cython.compiled:
-                        item = _list_take(bucket, i)  # noqa: F821 - see the .pxd
+                        item = _list_take(bucket, i)  # type: ignore[name-defined]  # noqa: F821 (.pxd)
                     else:
                         item = bucket[i]
                     timer = item
@@ -394,8 +405,7 @@ class TimerWheel(WheelBase):
                         tick = int(x)
                     self._place(timer, tick)
             del bucket[:]
-        if target > self._elapsed:
-            self._elapsed = target
+        self._elapsed = max(self._elapsed, target)
         return emitted
 
     def _flush_near(self, out: list) -> int:
@@ -427,26 +437,26 @@ class TimerWheel(WheelBase):
             # Sort (when, seq, pointer) records in C: no key tuple per timer, and the sort
             # touches the records rather than the scattered handles.
             entries = cython.cast(
-                cython.pointer(_Entry),  # noqa: F821 - see the .pxd
-                PyMem_Malloc(size * cython.sizeof(_Entry)),  # noqa: F821
+                cython.pointer(_Entry),  # type: ignore[name-defined]  # noqa: F821 (.pxd)
+                PyMem_Malloc(size * cython.sizeof(_Entry)),  # type: ignore[name-defined]  # noqa: F821
             )
             if not entries:
                 raise MemoryError()
             for i in range(size):
                 if i + _PREFETCH < size:
-                    _prefetch_item(bucket, i + _PREFETCH)  # noqa: F821
+                    _prefetch_item(bucket, i + _PREFETCH)  # type: ignore[name-defined]  # noqa: F821
                 timer = bucket[i]
                 entries[i].when = timer._when
                 entries[i].seq = timer._seq
-                entries[i].obj = cython.cast(cython.pointer(PyObject), timer)  # noqa: F821
-            _sort_entries(entries, size)  # noqa: F821
+                entries[i].obj = cython.cast(cython.pointer(PyObject), timer)  # type: ignore[name-defined]  # noqa: F821
+            _sort_entries(entries, size)  # type: ignore[name-defined]  # noqa: F821
             for i in range(size):
                 timer = cython.cast(TimerHandle, entries[i].obj)
                 timer._bucket = None
                 timer._wheel = None
                 timer._scheduled = False
                 out.append(timer)
-            PyMem_Free(entries)  # noqa: F821
+            PyMem_Free(entries)  # type: ignore[name-defined]  # noqa: F821
         else:
             bucket.sort(key=_SORT_KEY)
             for item in bucket:
@@ -493,13 +503,14 @@ class TimerWheel(WheelBase):
 
     # -- the near heap: min-heap on (when, seq), positions kept in the handles ----------------
 
-    def _push_near(self, timer: TimerHandle) -> None:
+    def _push_near(self, timer: TimerHandle) -> int:
         near = self._near
-        timer._bucket = near
+        timer._bucket = near  # type: ignore[assignment]
         near.append(timer)
         self._sift_up(timer, len(near) - 1)
+        return 0
 
-    def _sift_up(self, timer: TimerHandle, pos: int) -> None:
+    def _sift_up(self, timer: TimerHandle, pos: int) -> int:
         near = self._near
         when = timer._when
         seq = timer._seq
@@ -514,8 +525,9 @@ class TimerWheel(WheelBase):
                 break
         near[pos] = timer
         timer._pos = pos
+        return 0
 
-    def _sift_down(self, timer: TimerHandle, pos: int) -> None:
+    def _sift_down(self, timer: TimerHandle, pos: int) -> int:
         near = self._near
         size = len(near)
         when = timer._when
@@ -540,8 +552,9 @@ class TimerWheel(WheelBase):
                 break
         near[pos] = timer
         timer._pos = pos
+        return 0
 
-    def _heap_remove(self, pos: int) -> None:
+    def _heap_remove(self, pos: int) -> int:
         near = self._near
         last = near.pop()
         if pos < len(near):
@@ -555,6 +568,7 @@ class TimerWheel(WheelBase):
                     self._sift_up(last, pos)
                     return 0
             self._sift_down(last, pos)
+        return 0
 
     # -- shutdown and introspection ---------------------------------------------------------
 
