@@ -576,3 +576,21 @@ def test_threadsafe_from_many_threads_loses_nothing(nloop: Any) -> None:
 
     nloop.run_until_complete(asyncio.wait_for(main(), 30))
     assert sorted(received) == list(range(n_threads * per_thread))
+
+
+def test_stop_then_run_forever_polls_io_once(any_loop: Any) -> None:
+    # asyncio: stop() before run_forever() polls I/O once (timeout 0), runs the callbacks that
+    # I/O scheduled and those already scheduled, then exits.
+    a, b = socket.socketpair()
+    try:
+        seen: list[str] = []
+        any_loop.add_reader(a, lambda: seen.append("io"))
+        b.send(b"x")
+        any_loop.call_soon(seen.append, "ready")
+        any_loop.stop()
+        any_loop.run_forever()
+        any_loop.remove_reader(a)
+        assert sorted(seen) == ["io", "ready"]
+    finally:
+        a.close()
+        b.close()

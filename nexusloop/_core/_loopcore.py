@@ -533,6 +533,10 @@ class LoopCore:
 
     def _run_forever_core(self) -> None:
         """Tick until ``stop()``; the caller sets up and tears down the running state."""
+        # The first tick always polls I/O, even with callbacks ready: asyncio promises that
+        # run_forever() after stop() polls the selector once, and one-iteration helpers
+        # (call_soon(stop); run_forever()) rely on seeing ready I/O.
+        self._last_poll_tick = self._stat_ticks - self._event_interval
         try:
             while True:
                 self._run_once()
