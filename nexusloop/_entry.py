@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import warnings
-from typing import Any, Coroutine, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from nexusloop.loop import Loop
 

@@ -109,6 +109,7 @@ class SignalMixin(_LoopBase):
                     f"skipping signal handlers removal",
                     ResourceWarning,
                     source=self,
+                    stacklevel=1,
                 )
                 handlers.clear()
             else:

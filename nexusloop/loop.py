@@ -16,7 +16,8 @@ import traceback
 import warnings
 import weakref
 from asyncio import events
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from nexusloop._core._loopcore import LoopCore
 from nexusloop._executor import ExecutorMixin
@@ -80,12 +81,12 @@ class Loop(  # type: ignore[misc]
         world: Any = None,
     ) -> None:
         LoopCore.__init__(self, tasks_per_cycle, event_interval, busy_poll)
-        self._task_factory: Optional[Callable[..., Any]] = None
-        self._exception_handler: Optional[Callable[..., Any]] = None
+        self._task_factory: Callable[..., Any] | None = None
+        self._exception_handler: Callable[..., Any] | None = None
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         self._coroutine_origin_tracking_enabled = False
-        self._coroutine_origin_tracking_saved_depth: Optional[int] = None
+        self._coroutine_origin_tracking_saved_depth: int | None = None
         self._clock_resolution = __import__("time").get_clock_info("monotonic").resolution
         self._debug = coroutines._is_debug_mode()
         self.world = world
@@ -196,20 +197,20 @@ class Loop(  # type: ignore[misc]
             tasks._set_task_name(task, name)
         return task
 
-    def set_task_factory(self, factory: Optional[Callable[..., Any]]) -> None:
+    def set_task_factory(self, factory: Callable[..., Any] | None) -> None:
         if factory is not None and not callable(factory):
             raise TypeError("task factory must be a callable or None")
         self._task_factory = factory
 
-    def get_task_factory(self) -> Optional[Callable[..., Any]]:
+    def get_task_factory(self) -> Callable[..., Any] | None:
         return self._task_factory
 
     # ----------------------------------------------------- exception handling
 
-    def get_exception_handler(self) -> Optional[Callable[..., Any]]:
+    def get_exception_handler(self) -> Callable[..., Any] | None:
         return self._exception_handler
 
-    def set_exception_handler(self, handler: Optional[Callable[..., Any]]) -> None:
+    def set_exception_handler(self, handler: Callable[..., Any] | None) -> None:
         if handler is not None and not callable(handler):
             raise TypeError(f"A callable object or None is expected, got {handler!r}")
         self._exception_handler = handler
@@ -308,6 +309,7 @@ class Loop(  # type: ignore[misc]
                 f"loop.shutdown_asyncgens() call",
                 ResourceWarning,
                 source=self,
+                stacklevel=1,
             )
         self._asyncgens.add(agen)
 
@@ -324,7 +326,7 @@ class Loop(  # type: ignore[misc]
         closing = list(self._asyncgens)
         self._asyncgens.clear()
         results = await tasks.gather(*[agen.aclose() for agen in closing], return_exceptions=True)
-        for result, agen in zip(results, closing):
+        for result, agen in zip(results, closing, strict=True):
             if isinstance(result, Exception):
                 self.call_exception_handler(
                     {

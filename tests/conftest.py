@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -28,11 +30,11 @@ def _open_fds() -> set[int]:
         return set()
 
 
-@pytest.fixture(params=sorted(LOOP_FACTORIES))
-def any_loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
-    """A fresh loop, once stock asyncio and once nexusloop; closed and leak-checked after."""
+@contextlib.contextmanager
+def _checked(factory: Callable[[], Any]) -> Iterator[Any]:
+    """Yield a loop from ``factory``; close it after and fail if file descriptors leaked."""
     before = _open_fds()
-    loop = LOOP_FACTORIES[request.param]()
+    loop = factory()
     try:
         yield loop
     finally:
@@ -44,21 +46,23 @@ def any_loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLo
             gc.collect()
             leaked = _open_fds() - before
         assert not leaked, f"file descriptors leaked: {sorted(leaked)}"
+
+
+@pytest.fixture(params=sorted(LOOP_FACTORIES))
+def any_loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
+    """A fresh loop, once stock asyncio and once nexusloop; closed and leak-checked after."""
+    with _checked(LOOP_FACTORIES[request.param]) as loop:
+        yield loop
+
+
+@pytest.fixture
+def loop(any_loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+    """Alias of ``any_loop`` for test modules that call their loop ``loop``."""
+    return any_loop
 
 
 @pytest.fixture
 def nloop() -> Iterator[Any]:
     """A fresh nexusloop loop (for nexusloop-only behaviour), closed and leak-checked after."""
-    before = _open_fds()
-    loop = nexusloop.new_event_loop()
-    try:
+    with _checked(nexusloop.new_event_loop) as loop:
         yield loop
-    finally:
-        if not loop.is_closed():
-            loop.close()
-        del loop
-        leaked = _open_fds() - before
-        if leaked:  # objects kept alive by a reference cycle may still hold fds
-            gc.collect()
-            leaked = _open_fds() - before
-        assert not leaked, f"file descriptors leaked: {sorted(leaked)}"

@@ -20,12 +20,6 @@ import pytest
 HANG_GUARD = 20.0  # seconds; only catches hangs
 
 
-@pytest.fixture
-def loop(any_loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
-    """Stock asyncio and nexusloop (see tests/conftest.py), closed and fd-leak-checked after."""
-    return any_loop
-
-
 def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
     return loop.run_until_complete(asyncio.wait_for(coro, HANG_GUARD))
 

@@ -5,7 +5,8 @@ nothing but the standard library. Only the names the core uses are provided.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 

@@ -20,7 +20,6 @@ Design notes:
 """
 from __future__ import annotations
 
-
 from asyncio import format_helpers
 from typing import Any
 

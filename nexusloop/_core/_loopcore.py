@@ -50,6 +50,7 @@ except ImportError:  # pragma: no cover
     from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
 
 from nexusloop._core._handles import Handle, TimerHandle, _new_handle, _new_timer
+from nexusloop._core._poller import fileobj_to_fd as _fileobj_to_fd
 from nexusloop._core._poller import new_poller
 from nexusloop._core._wheel import TimerWheel
 
@@ -74,20 +75,6 @@ def _caller_stack(pure_depth: int) -> Any:
     if cython.compiled:
         return _extract_stack(_getframe(0))
     return _extract_stack(_getframe(pure_depth + 1))
-
-
-def _fileobj_to_fd(fileobj: Any) -> int:
-    """Return the file descriptor of ``fileobj`` (an int or an object with ``fileno()``)."""
-    if isinstance(fileobj, int):
-        fd = fileobj
-    else:
-        try:
-            fd = int(fileobj.fileno())
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"Invalid file object: {fileobj!r}") from None
-    if fd < 0:
-        raise ValueError(f"Invalid file descriptor: {fd}")
-    return fd
 
 
 class LoopCore:
@@ -261,7 +248,7 @@ class LoopCore:
         if self._closed:
             raise RuntimeError("Event loop is closed")
         deadline = float(when)
-        if deadline != deadline:
+        if deadline != deadline:  # noqa: PLR0124 - NaN test, cheap in C
             raise ValueError(f"{method}(): the time must not be NaN")
         if self._debug:
             self._check_thread()

@@ -58,6 +58,23 @@ class SelectorPoller:
         self._selector.close()
 
 
+def fileobj_to_fd(fileobj: Any) -> int:
+    """Return the file descriptor of ``fileobj`` (an int or an object with ``fileno()``).
+
+    Raises ``ValueError`` for anything else and for negative descriptors, as ``selectors`` does.
+    """
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
 def new_poller() -> Any:
     """The best poller for this platform."""
     if hasattr(select, "epoll"):

@@ -427,6 +427,8 @@ class TimerWheel(WheelBase):
     def _emit_sorted(self, bucket: list, out: list) -> int:
         """Detach a due slot's timers and append them to ``out`` in (when, seq) order."""
         size = len(bucket)
+        if size == 0:
+            return 0
         if size == 1:
             timer = bucket[0]
             timer._bucket = None
@@ -442,21 +444,24 @@ class TimerWheel(WheelBase):
             )
             if not entries:
                 raise MemoryError()
-            for i in range(size):
-                if i + _PREFETCH < size:
-                    _prefetch_item(bucket, i + _PREFETCH)  # type: ignore[name-defined]  # noqa: F821
-                timer = bucket[i]
-                entries[i].when = timer._when
-                entries[i].seq = timer._seq
-                entries[i].obj = cython.cast(cython.pointer(PyObject), timer)  # type: ignore[name-defined]  # noqa: F821
-            _sort_entries(entries, size)  # type: ignore[name-defined]  # noqa: F821
-            for i in range(size):
-                timer = cython.cast(TimerHandle, entries[i].obj)
-                timer._bucket = None
-                timer._wheel = None
-                timer._scheduled = False
-                out.append(timer)
-            PyMem_Free(entries)  # type: ignore[name-defined]  # noqa: F821
+            try:
+                for i in range(size):
+                    if i + _PREFETCH < size:
+                        _prefetch_item(bucket, i + _PREFETCH)  # type: ignore[name-defined]  # noqa: F821
+                    timer = bucket[i]
+                    entries[i].when = timer._when
+                    entries[i].seq = timer._seq
+                    entries[i].obj = cython.cast(cython.pointer(PyObject), timer)  # type: ignore[name-defined]  # noqa: F821
+                # The bucket keeps every handle alive until it is cleared below.
+                _sort_entries(entries, size)  # type: ignore[name-defined]  # noqa: F821
+                for i in range(size):
+                    timer = cython.cast(TimerHandle, entries[i].obj)
+                    timer._bucket = None
+                    timer._wheel = None
+                    timer._scheduled = False
+                    out.append(timer)
+            finally:
+                PyMem_Free(entries)  # type: ignore[name-defined]  # noqa: F821
         else:
             bucket.sort(key=_SORT_KEY)
             for item in bucket:

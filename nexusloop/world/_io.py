@@ -31,6 +31,8 @@ import asyncio
 import selectors
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from nexusloop._core._poller import fileobj_to_fd
+
 from ._world import World, WorldBuilder
 
 if TYPE_CHECKING:
@@ -57,17 +59,7 @@ class IoEvent(NamedTuple):
     writable: bool
 
 
-def _fileno(fileobj: Any) -> int:
-    if isinstance(fileobj, int):
-        fd = fileobj
-    else:
-        try:
-            fd = int(fileobj.fileno())
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"invalid file object: {fileobj!r}") from None
-    if fd < 0:
-        raise ValueError(f"invalid file descriptor: {fd}")
-    return fd
+_fileno = fileobj_to_fd
 
 
 class IoDriver:

@@ -183,7 +183,7 @@ def _closure_namespace(fn: Any) -> dict[str, Any]:
     code = getattr(fn, "__code__", None)
     closure = getattr(fn, "__closure__", None)
     if code is not None and closure:
-        for var, cell in zip(code.co_freevars, closure):
+        for var, cell in zip(code.co_freevars, closure, strict=True):
             try:
                 ns[var] = cell.cell_contents
             except ValueError:  # empty cell

@@ -310,6 +310,18 @@ def test_large_idle_jump_processes_everything_in_order() -> None:
     assert got == sorted(ts, key=lambda t: (t._when, t._seq))
 
 
+def test_time_going_backwards_or_nan_fires_nothing_new() -> None:
+    wheel = TimerWheel(START)
+    a, b = timer(START + 1.0), timer(START + 2.0)
+    wheel.insert(a)
+    wheel.insert(b)
+    assert pop(wheel, START + 1.5) == [a]
+    assert pop(wheel, START + 0.5) == []
+    assert pop(wheel, math.nan) == []
+    assert pop(wheel, START - 100.0) == []
+    assert pop(wheel, START + 2.0) == [b]
+
+
 def test_rejects_bad_construction() -> None:
     with pytest.raises(ValueError):
         TimerWheel(START, resolution=0.0)
@@ -480,7 +492,7 @@ def test_batch_schedule_cancel_then_drain(
     for t in ts:
         wheel.insert(t)
     live = []
-    for t, kill in zip(ts, cancel_mask):
+    for t, kill in zip(ts, cancel_mask, strict=False):
         if kill:
             t.cancel()
         else:

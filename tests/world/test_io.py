@@ -156,9 +156,9 @@ def test_registration_errors(pair: tuple[socket.socket, ...]) -> None:
             driver.register(b.fileno(), h)
         with pytest.raises(ValueError, match="readable=True and/or writable=True"):
             driver.register(a, h, readable=False)
-        with pytest.raises(ValueError, match="invalid"):
+        with pytest.raises(ValueError, match="(?i)invalid"):
             driver.register(-1, h)
-        with pytest.raises(ValueError, match="invalid file object"):
+        with pytest.raises(ValueError, match="(?i)invalid file object"):
             driver.register(object(), h)
         assert driver.token_for(b) is not None and driver.token_for(a) is None
     finally:
