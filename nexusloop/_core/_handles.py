@@ -120,9 +120,9 @@ class TimerHandle(Handle):
             self._source_traceback.pop()
         self._when = when
         self._seq = 0
-        self._bucket = None
+        self._bucket: list[Any] | None = None
         self._pos = 0
-        self._wheel = None
+        self._wheel: WheelBase | None = None
         self._scheduled = False
 
     def _repr_info(self) -> list[str]:

@@ -172,7 +172,7 @@ class TimerWheel(WheelBase):
             timer._wheel._unlink(timer)
         timer._seq = self._seq
         self._seq += 1
-        timer._wheel = self  # type: ignore[assignment]
+        timer._wheel = self
         timer._scheduled = True
         self._count += 1
         x = (timer._when - self._origin) * self._inv_res
@@ -200,7 +200,7 @@ class TimerWheel(WheelBase):
                 slot = (tick >> (level * _SLOT_BITS)) & _SLOT_MASK
                 bucket = self._slots[level * _SLOTS + slot]
                 self._bitmap[level] |= _ONE << slot
-        timer._bucket = bucket  # type: ignore[assignment]
+        timer._bucket = bucket
         timer._pos = len(bucket)
         bucket.append(timer)
 
@@ -220,7 +220,7 @@ class TimerWheel(WheelBase):
             slot = (tick >> (level * _SLOT_BITS)) & _SLOT_MASK
             bucket = self._slots[level * _SLOTS + slot]
             self._bitmap[level] |= _ONE << slot
-        timer._bucket = bucket  # type: ignore[assignment]
+        timer._bucket = bucket
         timer._pos = len(bucket)
         bucket.append(timer)
         return 0
@@ -510,7 +510,7 @@ class TimerWheel(WheelBase):
 
     def _push_near(self, timer: TimerHandle) -> int:
         near = self._near
-        timer._bucket = near  # type: ignore[assignment]
+        timer._bucket = near
         near.append(timer)
         self._sift_up(timer, len(near) - 1)
         return 0
