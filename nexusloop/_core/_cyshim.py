@@ -17,6 +17,10 @@ def freelist(size: int) -> Callable[[_T], _T]:
     return lambda cls: cls
 
 
+def cclass(obj: _T) -> _T:
+    return obj
+
+
 def final(obj: _T) -> _T:
     return obj
 

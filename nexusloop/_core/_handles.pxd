@@ -19,7 +19,6 @@ cdef class WheelBase:
     cpdef _unlink(self, TimerHandle timer)
 
 
-@cython.freelist(256)
 cdef class Handle:
     cdef public object _callback
     cdef public object _args

@@ -37,6 +37,9 @@ class WheelBase:
 
 
 
+# The freelist keeps recently freed handles for reuse: no allocator call per call_soon.
+@cython.freelist(4096)
+@cython.cclass
 class Handle:
     """Object returned by callback registration methods (``asyncio.Handle`` semantics)."""
 
