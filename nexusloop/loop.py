@@ -68,7 +68,9 @@ class Loop(  # type: ignore[misc]
 
     Options (keyword-only): ``tasks_per_cycle`` (max callbacks per tick, 0 = all that are
     ready, as asyncio), ``event_interval`` (ticks between non-blocking I/O polls while work is
-    pending), ``busy_poll`` (never park in the poller), ``world`` (a ``nexusloop.world.World``
+    pending), ``busy_poll`` (never park in the poller), ``timers_first`` (run expired timers
+    before the callbacks already queued in a tick: lower timer lateness, not asyncio's order),
+    ``world`` (a ``nexusloop.world.World``
     the loop carries; available as ``loop.world``).
     """
 
@@ -78,9 +80,10 @@ class Loop(  # type: ignore[misc]
         tasks_per_cycle: int = 0,
         event_interval: int = 61,
         busy_poll: bool = False,
+        timers_first: bool = False,
         world: Any = None,
     ) -> None:
-        LoopCore.__init__(self, tasks_per_cycle, event_interval, busy_poll)
+        LoopCore.__init__(self, tasks_per_cycle, event_interval, busy_poll, timers_first)
         self._task_factory: Callable[..., Any] | None = None
         self._exception_handler: Callable[..., Any] | None = None
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -594,3 +594,35 @@ def test_stop_then_run_forever_polls_io_once(any_loop: Any) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_timers_first_runs_expired_timers_before_queued_callbacks() -> None:
+    for timers_first, expected in ((False, ["soon", "timer"]), (True, ["timer", "soon"])):
+        loop = nexusloop.new_event_loop(timers_first=timers_first)
+        try:
+            order: list[str] = []
+
+            def arm() -> None:
+                loop.call_at(loop.time(), order.append, "timer")  # due by the next tick
+                loop.call_soon(order.append, "soon")
+                loop.call_soon(lambda: loop.call_soon(loop.stop))
+
+            loop.call_soon(arm)
+            loop.run_forever()
+            assert order == expected, timers_first
+        finally:
+            loop.close()
+
+
+def test_timers_first_skips_timer_cancelled_by_earlier_timer() -> None:
+    loop = nexusloop.new_event_loop(timers_first=True)
+    try:
+        seen: list[str] = []
+        when = loop.time()
+        second = loop.call_at(when, seen.append, "second")
+        loop.call_at(when - 0.001, second.cancel)  # earlier deadline: fires first
+        loop.call_later(0.01, loop.stop)
+        loop.run_forever()
+        assert seen == []
+    finally:
+        loop.close()

@@ -33,6 +33,7 @@ cdef class LoopCore:
     cdef public Py_ssize_t _tasks_per_cycle
     cdef public Py_ssize_t _event_interval
     cdef public bint _busy_poll
+    cdef public bint _timers_first
     cdef unsigned long long _last_poll_tick
     cdef bint _parked
     cdef bint _wake_pending
@@ -65,6 +66,8 @@ cdef class LoopCore:
     @cython.locals(head=Py_ssize_t, end=Py_ssize_t, index=Py_ssize_t, mask=Py_ssize_t, handle=Handle,
                    rq=list, now=double, timer=TimerHandle, wheel=TimerWheel, expired=list)
     cpdef _run_once(self)
+    @cython.locals(timer=TimerHandle)
+    cdef _run_expired_now(self, list expired)
     @cython.locals(deadline=double, timeout=double)
     cdef _park(self)
     @cython.locals(ntodo=Py_ssize_t, index=Py_ssize_t, handle=Handle, t0=double, dt=double)
