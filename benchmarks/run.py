@@ -400,6 +400,7 @@ class Summary:
         med = statistics.median(rates)
         cell: dict[str, Any] = {
             "status": "ok", "rate": med, "rates": rates, "n": len(ok),
+            "errors": [r.get("error", "?") for r in reps if r.get("status") != "ok"],
             "failed": len(reps) - len(ok), "unit": ok[0].get("unit"),
             "spread": (max(rates) - min(rates)) / med if med else 0.0,
         }
@@ -431,6 +432,11 @@ def _table(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
     return "\n".join(out)
 
 
+def _mark(cell: dict[str, Any]) -> str:
+    """Flag a cell whose median rests on fewer runs than asked because some failed."""
+    return " ‡" if cell.get("failed") else ""
+
+
 def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
     loops = summary.loops
     heads = [labels[lp] for lp in loops]
@@ -459,7 +465,7 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
                 if c["spread"] > NOISY_SPREAD:
                     s += " †"
                     noisy = True
-                row.append(s)
+                row.append(s + _mark(c))
             rows.append(row)
         title = "Throughput: median ops/s (ratio to asyncio, same run)"
         parts.append((f"### {title}\n\n" if markdown else f"{title}\n")
@@ -473,7 +479,8 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
             row = [w.replace("timers_pending_", "") + " pending"]
             for lp in loops:
                 c = summary.cells[(w, lp)]
-                row.append(_fmt_ns(c.get("ns_per_op")) if c["status"] == "ok" else err_cell(c))
+                row.append(_fmt_ns(c.get("ns_per_op")) + _mark(c) if c["status"] == "ok"
+                           else err_cell(c))
             rows.append(row)
         if "timers_pending_1k" in tp and "timers_pending_1m" in tp:
             row = ["1m / 1k"]
@@ -498,7 +505,7 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
             row = [f"lateness {label}"]
             for lp in loops:
                 c = summary.cells[("timer_lateness", lp)]
-                row.append(_fmt_us(c["lateness_us"][key]) if c["status"] == "ok"
+                row.append(_fmt_us(c["lateness_us"][key]) + _mark(c) if c["status"] == "ok"
                            else err_cell(c))
             rows.append(row)
         row = ["churn steps/s"]
@@ -508,7 +515,7 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
                 s = _fmt_rate(c["rate"])
                 if "ratio" in c:
                     s += f" ({c['ratio']:.2f}x)"
-                row.append(s)
+                row.append(s + _mark(c))
             else:
                 row.append(err_cell(c))
         rows.append(row)
@@ -522,6 +529,10 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
     errors = [(w, lp, c) for (w, lp), c in summary.cells.items() if c["status"] == "error"]
     for w, lp, c in errors:
         notes.append(f"error: {w} on {lp}: {'; '.join(str(e) for e in c['errors'][:2])}")
+    for (w, lp), c in summary.cells.items():
+        if c["status"] == "ok" and c["failed"]:
+            notes.append(f"‡ {w} on {lp}: {c['failed']} of {c['failed'] + c['n']} runs failed "
+                         f"(median of the {c['n']} others shown): {c['errors'][0]}")
     if notes:
         parts.append("\n".join(("- " + n) if markdown else n for n in notes))
     return "\n\n".join(parts)
