@@ -389,6 +389,15 @@ class Summary:
                 c = self.cells[(w, lp)]
                 if base and c.get("rate"):
                     c["ratio"] = c["rate"] / base
+                    # Same-repetition ratios (loops of one repetition run back to back): their
+                    # range shows how far the median ratio can be trusted on a noisy machine.
+                    b_by_rep = {r.get("rep"): r["rate"] for r in runs.get((w, BASELINE), [])
+                                if r.get("status") == "ok"}
+                    rr = [r["rate"] / b_by_rep[r.get("rep")] for r in runs.get((w, lp), [])
+                          if r.get("status") == "ok" and b_by_rep.get(r.get("rep"))]
+                    if len(rr) > 1 and lp != BASELINE:
+                        c["rep_ratios"] = rr
+                        c["ratio_range"] = [min(rr), max(rr)]
 
     @staticmethod
     def _cell(reps: list[dict]) -> dict[str, Any]:
@@ -461,7 +470,11 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
                     continue
                 s = f"{_fmt_rate(c['rate'])}/s"
                 if "ratio" in c:
-                    s += f" ({c['ratio']:.2f}x)" if not markdown else f" · **{c['ratio']:.2f}x**"
+                    s += f" ({c['ratio']:.2f}x" if not markdown else f" · **{c['ratio']:.2f}x**"
+                    if "ratio_range" in c:
+                        lo, hi = c["ratio_range"]
+                        s += f" ({lo:.1f}–{hi:.1f})" if markdown else f" {lo:.1f}-{hi:.1f}"
+                    s += "" if markdown else ")"
                 if c["spread"] > NOISY_SPREAD:
                     s += " †"
                     noisy = True
@@ -524,6 +537,9 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
                      + _table(["metric"] + heads, rows, markdown))
 
     notes = []
+    if any("ratio_range" in c for c in summary.cells.values()):
+        notes.append("x-y next to a ratio: lowest and highest ratio to asyncio within one "
+                     "repetition (loops of a repetition run back to back).")
     if noisy:
         notes.append(f"† repetitions spread more than {NOISY_SPREAD:.0%} (max-min over median).")
     errors = [(w, lp, c) for (w, lp), c in summary.cells.items() if c["status"] == "error"]
