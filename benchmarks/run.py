@@ -44,7 +44,14 @@ ROOT = os.path.dirname(HERE)
 SCRIPT = os.path.abspath(__file__)
 
 #: The loops measured by default, in column order.
-CORE_LOOPS = ["asyncio", "uvloop", "nexusloop", "nexusloop-pure"]
+CORE_LOOPS = ["asyncio", "uvloop", "nexusloop", "nexusloop-pure", "nexusloop-lowlat"]
+#: Runtime options per nexusloop variant (all compiled except -pure).
+NEXUS_OPTIONS: dict[str, dict[str, Any]] = {
+    "nexusloop": {},
+    "nexusloop-pure": {},
+    # The latency configuration: expired timers first, ticks bounded to 32 callbacks.
+    "nexusloop-lowlat": {"timers_first": True, "tasks_per_cycle": 32},
+}
 #: Other asyncio-compatible loops picked up automatically when importable: name -> (module, factory).
 EXTRA_LOOPS = {
     "rloop": ("rloop", "new_event_loop"),
@@ -122,15 +129,16 @@ def _make_loop(name: str) -> tuple:
 
         loop = uvloop.new_event_loop()
         info["version"] = getattr(uvloop, "__version__", "?")
-    elif name in ("nexusloop", "nexusloop-pure"):
+    elif name in NEXUS_OPTIONS:
         sys.path.insert(0, ROOT)  # measure the tree this runner sits in
         import nexusloop
 
         factory = getattr(nexusloop, "new_event_loop", None)
         if factory is None:
             raise LookupError("nexusloop.new_event_loop does not exist yet")
-        loop = factory()
+        loop = factory(**NEXUS_OPTIONS[name])
         info["version"] = getattr(nexusloop, "__version__", "?")
+        info["options"] = NEXUS_OPTIONS[name]
         info["file"] = getattr(nexusloop, "__file__", None)
         info.update(_nexusloop_core_status())
         info["pure_requested"] = os.environ.get(PURE_ENV, "") not in ("", "0")
