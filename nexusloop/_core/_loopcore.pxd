@@ -52,7 +52,6 @@ cdef class LoopCore:
     cpdef _check_closed(self)
     cpdef _check_callback(self, callback, str method)
     cpdef _check_thread(self)
-    cpdef _call_soon_handle(self, Handle handle)
     cpdef _write_to_self(self)
     cdef TimerHandle _call_at(self, when, callback, tuple args, context, str method)
     cdef _update_registration(self, int fd, int had)

@@ -164,9 +164,6 @@ class LoopCore:
         self._rq = new
         self._rq_mask = new_mask
 
-    def _ready_count(self) -> int:
-        return self._rq_tail - self._rq_head
-
     # ------------------------------------------------------------- scheduling
 
     def _check_closed(self) -> None:
@@ -195,10 +192,6 @@ class LoopCore:
             self._rq[tail & self._rq_mask] = handle
             self._rq_tail = tail + 1
         return handle
-
-    def _call_soon_handle(self, handle: Handle) -> None:
-        """Queue an existing handle (used by readiness dispatch and signals)."""
-        self._push(handle)
 
     def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
         """Like :meth:`call_soon`, callable from any thread; wakes the loop only if parked."""
