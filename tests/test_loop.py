@@ -626,3 +626,36 @@ def test_timers_first_skips_timer_cancelled_by_earlier_timer() -> None:
         assert seen == []
     finally:
         loop.close()
+
+
+_SIGINT_SCRIPT = """
+import asyncio, os, signal, sys, threading
+sys.path.insert(0, sys.argv[1])
+import nexusloop
+
+async def main():
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    await asyncio.get_running_loop().create_future()  # parked, no timers: waits forever
+
+try:
+    with asyncio.Runner(loop_factory=nexusloop.new_event_loop) as runner:
+        runner.run(main())
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_ctrl_c_interrupts_a_parked_runner(tmp_path: Any) -> None:
+    # asyncio.Runner's SIGINT handler cancels the main task and calls call_soon_threadsafe from
+    # inside the poll; the loop must wake up instead of resuming the poll (it used to hang).
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "sigint.py"
+    script.write_text(_SIGINT_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(
+        [sys.executable, str(script), root], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr

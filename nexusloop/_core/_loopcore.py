@@ -211,6 +211,12 @@ class LoopCore:
             # keeps FIFO order with call_soon (asyncio uses one queue for both). In compiled
             # mode _push runs without releasing the GIL, so it cannot interleave with the loop.
             self._push(handle)
+            if self._parked and not self._wake_pending:
+                # On the loop's thread while it is parked: we are in a signal handler that ran
+                # inside the poll (asyncio.Runner's SIGINT handler does this). The poll would be
+                # resumed with its old timeout, so wake it.
+                self._wake_pending = True
+                self._write_to_self()
             return handle
         self._ts_queue.append(handle)
         if self._parked and not self._wake_pending:
