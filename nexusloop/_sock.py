@@ -18,7 +18,7 @@ operation installed: if another operation replaced the reader/writer for the
 same fd in the meantime (a retry right after cancelling, within one loop tick),
 its registration survives.  The loop's private ``_add_reader``/``_add_writer``
 (as in CPython's ``BaseSelectorEventLoop``) return the registration's Handle,
-which says so exactly; without them the mixin tracks ownership itself.
+which is cancelled when the registration is replaced: that says so exactly.
 
 Semantics follow CPython 3.11 ``selector_events.BaseSelectorEventLoop``
 (the specification): the same exceptions, including ``ValueError("the socket
@@ -41,22 +41,13 @@ Required, with CPython ``BaseEventLoop`` semantics:
   loop; ``remove_*`` must return False (not raise) on a closed loop.
 * ``self.getaddrinfo(...)`` (coroutine; ``ExecutorMixin`` provides it).
 
-Optional, recommended (used when present, looked up on the slow path only):
-
 * ``self._add_reader(fd, cb, *args) -> Handle`` / ``self._add_writer(...)``:
-  register without the transport check and return the registered Handle,
+  register (without the transport check) and return the registered Handle,
   which must be cancelled when the registration is replaced or removed.
-  Without them the public ``add_*`` is used and the mixin remembers, per fd,
-  which operation's future owns the registration (``_sock_reader_owners`` /
-  ``_sock_writer_owners``, created lazily); a done-callback only removes a
-  registration its own operation still owns.  This covers sock_* operations
-  replacing each other, but not a plain ``add_reader`` by user code replacing
-  a pending sock_* registration (that one may then be removed).
-* ``self._ensure_fd_no_transport(fd)`` -- called before ``_add_*`` when both
-  exist, as CPython does.
+* ``self._ensure_fd_no_transport(fd)`` -- optional; called before ``_add_*``
+  when it exists, as CPython does.
 
-The only state is those two lazily created dicts (slow path, no ``_init_*`` or
-``_close_*`` hook needed).
+The mixin keeps no state of its own (no ``_init_*`` or ``_close_*`` hook).
 """
 from __future__ import annotations
 
@@ -136,79 +127,37 @@ class SockMixin(_LoopBase):
 
     __slots__ = ()
 
-    # fd -> the future whose sock_* registration is current (only without _add_reader/_writer)
-    _sock_reader_owners: dict[int, asyncio.Future[Any]] | None = None
-    _sock_writer_owners: dict[int, asyncio.Future[Any]] | None = None
-
     if TYPE_CHECKING:
         _debug: bool
 
-    # -- registration helpers (slow path only) ---------------------------------------------
+    # -- registration (slow path only) -----------------------------------------------------
     #
     # A registration is removed when its future is done -- but only if it is still the
-    # registration this operation made.  With the loop's ``_add_reader``/``_add_writer`` the
-    # Handle tells (a replaced registration's Handle is cancelled).  Without them the mixin
-    # remembers which future owns each fd's sock_* registration, which covers sock_* operations
-    # replacing each other (the common race: cancel, then retry at once).
+    # registration this operation made: the loop cancels a replaced registration's Handle.
 
-    def _sock_wait_readable(
-        self, fut: asyncio.Future[Any], fd: int, callback: Callable[..., None], *args: Any
+    def _sock_wait(
+        self,
+        writable: bool,
+        fut: asyncio.Future[Any],
+        fd: int,
+        callback: Callable[..., None],
+        *args: Any,
     ) -> None:
-        """Call ``callback(*args)`` whenever ``fd`` is readable until ``fut`` is done."""
-        adder = getattr(self, "_add_reader", None)
-        if adder is not None:
-            ensure = getattr(self, "_ensure_fd_no_transport", None)
-            if ensure is not None:
-                ensure(fd)
-            handle = adder(fd, callback, *args)
-            fut.add_done_callback(functools.partial(self._sock_unwatch_reader, fd, handle))
-            return
-        self.add_reader(fd, callback, *args)
-        owners = self._sock_reader_owners
-        if owners is None:
-            owners = self._sock_reader_owners = {}
-        owners[fd] = fut
-        fut.add_done_callback(functools.partial(self._sock_release_reader, fd))
+        """Call ``callback(*args)`` whenever ``fd`` is readable/writable until ``fut`` is done."""
+        ensure = getattr(self, "_ensure_fd_no_transport", None)
+        if ensure is not None:
+            ensure(fd)
+        adder = self._add_writer if writable else self._add_reader  # type: ignore[attr-defined]
+        handle = adder(fd, callback, *args)
+        fut.add_done_callback(functools.partial(self._sock_unwatch, writable, fd, handle))
 
-    def _sock_wait_writable(
-        self, fut: asyncio.Future[Any], fd: int, callback: Callable[..., None], *args: Any
-    ) -> None:
-        """Call ``callback(*args)`` whenever ``fd`` is writable until ``fut`` is done."""
-        adder = getattr(self, "_add_writer", None)
-        if adder is not None:
-            ensure = getattr(self, "_ensure_fd_no_transport", None)
-            if ensure is not None:
-                ensure(fd)
-            handle = adder(fd, callback, *args)
-            fut.add_done_callback(functools.partial(self._sock_unwatch_writer, fd, handle))
-            return
-        self.add_writer(fd, callback, *args)
-        owners = self._sock_writer_owners
-        if owners is None:
-            owners = self._sock_writer_owners = {}
-        owners[fd] = fut
-        fut.add_done_callback(functools.partial(self._sock_release_writer, fd))
-
-    def _sock_unwatch_reader(self, fd: int, handle: Any, fut: object) -> None:
+    def _sock_unwatch(self, writable: bool, fd: int, handle: Any, fut: object) -> None:
         # A cancelled handle means someone re-registered this fd after us: leave theirs alone.
-        if handle is None or not handle.cancelled():
-            self.remove_reader(fd)
-
-    def _sock_unwatch_writer(self, fd: int, handle: Any, fut: object) -> None:
-        if handle is None or not handle.cancelled():
-            self.remove_writer(fd)
-
-    def _sock_release_reader(self, fd: int, fut: object) -> None:
-        owners = self._sock_reader_owners
-        if owners is not None and owners.get(fd) is fut:
-            del owners[fd]
-            self.remove_reader(fd)
-
-    def _sock_release_writer(self, fd: int, fut: object) -> None:
-        owners = self._sock_writer_owners
-        if owners is not None and owners.get(fd) is fut:
-            del owners[fd]
-            self.remove_writer(fd)
+        if not handle.cancelled():
+            if writable:
+                self.remove_writer(fd)
+            else:
+                self.remove_reader(fd)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -225,7 +174,7 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait_readable(fut, sock.fileno(), self._sock_on_recv, fut, sock, n)
+        self._sock_wait(False, fut, sock.fileno(), self._sock_on_recv, fut, sock, n)
         return await fut  # type: ignore[no-any-return]
 
     def _sock_on_recv(self, fut: asyncio.Future[Any], sock: socket.socket, n: int) -> None:
@@ -256,7 +205,7 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait_readable(fut, sock.fileno(), self._sock_on_recv_into, fut, sock, buf)
+        self._sock_wait(False, fut, sock.fileno(), self._sock_on_recv_into, fut, sock, buf)
         return await fut  # type: ignore[no-any-return]
 
     def _sock_on_recv_into(self, fut: asyncio.Future[Any], sock: socket.socket, buf: Any) -> None:
@@ -286,7 +235,7 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait_readable(fut, sock.fileno(), self._sock_on_recvfrom, fut, sock, bufsize)
+        self._sock_wait(False, fut, sock.fileno(), self._sock_on_recvfrom, fut, sock, bufsize)
         return await fut  # type: ignore[no-any-return]
 
     def _sock_on_recvfrom(
@@ -325,7 +274,7 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait_readable(
+        self._sock_wait(False,
             fut, sock.fileno(), self._sock_on_recvfrom_into, fut, sock, buf, nbytes
         )
         return await fut  # type: ignore[no-any-return]
@@ -366,7 +315,7 @@ class SockMixin(_LoopBase):
             return
         fut = self.create_future()
         # The offset lives in a one-element list so the callback can advance it in place.
-        self._sock_wait_writable(
+        self._sock_wait(True,
             fut, sock.fileno(), self._sock_on_sendall, fut, sock, memoryview(data), [sent]
         )
         await fut
@@ -404,7 +353,7 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait_writable(
+        self._sock_wait(True,
             fut, sock.fileno(), self._sock_on_sendto, fut, sock, data, address
         )
         return await fut  # type: ignore[no-any-return]
@@ -449,7 +398,7 @@ class SockMixin(_LoopBase):
         else:
             return
         fut = self.create_future()
-        self._sock_wait_writable(
+        self._sock_wait(True,
             fut, sock.fileno(), self._sock_on_connect, fut, sock, address
         )
         try:
@@ -507,7 +456,7 @@ class SockMixin(_LoopBase):
             conn.setblocking(False)
             return conn, address
         fut = self.create_future()
-        self._sock_wait_readable(fut, sock.fileno(), self._sock_on_accept, fut, sock)
+        self._sock_wait(False, fut, sock.fileno(), self._sock_on_accept, fut, sock)
         return await fut  # type: ignore[no-any-return]
 
     def _sock_on_accept(self, fut: asyncio.Future[Any], sock: socket.socket) -> None:
