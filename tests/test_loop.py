@@ -659,3 +659,45 @@ def test_ctrl_c_interrupts_a_parked_runner(tmp_path: Any) -> None:
         [sys.executable, str(script), root], capture_output=True, text=True, timeout=60
     )
     assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
+
+
+def test_call_soon_threadsafe_writes_no_wakeup_while_loop_is_awake(nloop: Any) -> None:
+    # The loop is busy running a callback (not parked in the poller) while another thread
+    # schedules work: no eventfd write is needed, the next tick picks the callbacks up.
+    received: list[int] = []
+
+    def producer() -> None:
+        for i in range(100):
+            nloop.call_soon_threadsafe(received.append, i)
+
+    def busy_callback() -> None:
+        thread = threading.Thread(target=producer)
+        thread.start()
+        thread.join()  # the loop thread is inside this callback, awake
+
+    nloop.call_soon(busy_callback)
+    nloop.call_soon(lambda: nloop.call_soon(nloop.stop))
+    before = nloop.stats()["wakeups"]
+    nloop.run_forever()
+    assert received == list(range(100))
+    assert nloop.stats()["wakeups"] == before
+
+
+def test_call_soon_threadsafe_wakes_a_parked_loop_once(nloop: Any) -> None:
+    # Ten calls while the loop is parked: the first writes the eventfd, the rest see the
+    # wake-up pending and write nothing (0 if the loop had not parked yet on a stalled machine).
+    received: list[int] = []
+
+    def worker() -> None:
+        time.sleep(0.05)
+        for i in range(10):
+            nloop.call_soon_threadsafe(received.append, i)
+        nloop.call_soon_threadsafe(nloop.stop)
+
+    thread = threading.Thread(target=worker)
+    before = nloop.stats()["wakeups"]
+    thread.start()
+    nloop.run_forever()  # parks: nothing ready, no timers
+    thread.join()
+    assert received == list(range(10))
+    assert nloop.stats()["wakeups"] - before <= 1

@@ -41,6 +41,7 @@ cdef class LoopCore:
     cdef public double slow_callback_duration
     cdef public unsigned long long _stat_ticks
     cdef public unsigned long long _stat_polls
+    cdef public unsigned long long _stat_wakeups
     cdef public object _poller
     cdef public int _wake_rfd
     cdef public int _wake_wfd

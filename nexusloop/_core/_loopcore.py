@@ -116,6 +116,7 @@ class LoopCore:
         self.slow_callback_duration = 0.1
         self._stat_ticks = 0
         self._stat_polls = 0
+        self._stat_wakeups = 0
         self._poller: Any = new_poller()
         if hasattr(os, "eventfd"):
             self._wake_rfd = self._wake_wfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -225,6 +226,7 @@ class LoopCore:
         return handle
 
     def _write_to_self(self) -> None:
+        self._stat_wakeups += 1
         try:
             os.write(self._wake_wfd, _WAKE_BYTES)
         except (BlockingIOError, InterruptedError):
@@ -572,6 +574,7 @@ class LoopCore:
             "ticks": self._stat_ticks,
             "callbacks": self._rq_head,
             "polls": self._stat_polls,
+            "wakeups": self._stat_wakeups,
             "ready": self._rq_tail - self._rq_head,
             "timers": len(self._wheel),
             "readers": len(self._readers),
