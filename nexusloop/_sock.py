@@ -159,6 +159,26 @@ class SockMixin(_LoopBase):
             else:
                 self.remove_reader(fd)
 
+    def _sock_on_ready(
+        self, fut: asyncio.Future[Any], sock: socket.socket, method: str, *args: Any
+    ) -> None:
+        """Readiness callback of the single-syscall operations: retry ``sock.<method>(*args)``.
+
+        The method is looked up at each retry, as CPython does (its tests patch it meanwhile).
+        """
+        if fut.done():
+            return  # cancelled while this wake-up was already queued
+        try:
+            result = getattr(sock, method)(*args)
+        except _WOULD_BLOCK:
+            return  # spurious wake-up: stay registered
+        except _FATAL:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
     # -- receiving -------------------------------------------------------------------------
 
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
@@ -174,22 +194,8 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait(False, fut, sock.fileno(), self._sock_on_recv, fut, sock, n)
+        self._sock_wait(False, fut, sock.fileno(), self._sock_on_ready, fut, sock, "recv", n)
         return await fut  # type: ignore[no-any-return]
-
-    def _sock_on_recv(self, fut: asyncio.Future[Any], sock: socket.socket, n: int) -> None:
-        if fut.done():
-            return
-        try:
-            data = sock.recv(n)
-        except _WOULD_BLOCK:
-            return  # spurious wake-up: stay registered
-        except _FATAL:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
-            fut.set_exception(exc)
-        else:
-            fut.set_result(data)
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into the writable buffer ``buf``; return the number of bytes written.
@@ -205,22 +211,8 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait(False, fut, sock.fileno(), self._sock_on_recv_into, fut, sock, buf)
+        self._sock_wait(False, fut, sock.fileno(), self._sock_on_ready, fut, sock, "recv_into", buf)
         return await fut  # type: ignore[no-any-return]
-
-    def _sock_on_recv_into(self, fut: asyncio.Future[Any], sock: socket.socket, buf: Any) -> None:
-        if fut.done():
-            return
-        try:
-            nbytes = sock.recv_into(buf)
-        except _WOULD_BLOCK:
-            return
-        except _FATAL:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
-            fut.set_exception(exc)
-        else:
-            fut.set_result(nbytes)
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive a datagram of up to ``bufsize`` bytes; return ``(data, address)``.
@@ -235,24 +227,10 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait(False, fut, sock.fileno(), self._sock_on_recvfrom, fut, sock, bufsize)
+        self._sock_wait(
+            False, fut, sock.fileno(), self._sock_on_ready, fut, sock, "recvfrom", bufsize
+        )
         return await fut  # type: ignore[no-any-return]
-
-    def _sock_on_recvfrom(
-        self, fut: asyncio.Future[Any], sock: socket.socket, bufsize: int
-    ) -> None:
-        if fut.done():
-            return
-        try:
-            result = sock.recvfrom(bufsize)
-        except _WOULD_BLOCK:
-            return
-        except _FATAL:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
 
     async def sock_recvfrom_into(
         self, sock: socket.socket, buf: Any, nbytes: int = 0
@@ -274,26 +252,10 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait(False,
-            fut, sock.fileno(), self._sock_on_recvfrom_into, fut, sock, buf, nbytes
+        self._sock_wait(
+            False, fut, sock.fileno(), self._sock_on_ready, fut, sock, "recvfrom_into", buf, nbytes
         )
         return await fut  # type: ignore[no-any-return]
-
-    def _sock_on_recvfrom_into(
-        self, fut: asyncio.Future[Any], sock: socket.socket, buf: Any, nbytes: int
-    ) -> None:
-        if fut.done():
-            return
-        try:
-            result = sock.recvfrom_into(buf, nbytes)
-        except _WOULD_BLOCK:
-            return
-        except _FATAL:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -315,8 +277,8 @@ class SockMixin(_LoopBase):
             return
         fut = self.create_future()
         # The offset lives in a one-element list so the callback can advance it in place.
-        self._sock_wait(True,
-            fut, sock.fileno(), self._sock_on_sendall, fut, sock, memoryview(data), [sent]
+        self._sock_wait(
+            True, fut, sock.fileno(), self._sock_on_sendall, fut, sock, memoryview(data), [sent]
         )
         await fut
 
@@ -353,26 +315,10 @@ class SockMixin(_LoopBase):
         except _WOULD_BLOCK:
             pass
         fut = self.create_future()
-        self._sock_wait(True,
-            fut, sock.fileno(), self._sock_on_sendto, fut, sock, data, address
+        self._sock_wait(
+            True, fut, sock.fileno(), self._sock_on_ready, fut, sock, "sendto", data, address
         )
         return await fut  # type: ignore[no-any-return]
-
-    def _sock_on_sendto(
-        self, fut: asyncio.Future[Any], sock: socket.socket, data: Any, address: Any
-    ) -> None:
-        if fut.done():
-            return
-        try:
-            sent = sock.sendto(data, 0, address)
-        except _WOULD_BLOCK:
-            return
-        except _FATAL:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
-            fut.set_exception(exc)
-        else:
-            fut.set_result(sent)
 
     # -- connecting and accepting ------------------------------------------------------------
 
@@ -398,9 +344,7 @@ class SockMixin(_LoopBase):
         else:
             return
         fut = self.create_future()
-        self._sock_wait(True,
-            fut, sock.fileno(), self._sock_on_connect, fut, sock, address
-        )
+        self._sock_wait(True, fut, sock.fileno(), self._sock_on_connect, fut, sock, address)
         try:
             await fut
         finally:
