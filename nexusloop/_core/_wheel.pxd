@@ -100,7 +100,7 @@ cdef class TimerWheel(WheelBase):
     cdef double _tick_time(self, long long tick) noexcept
 
     @cython.locals(x=cython.double, target=cython.longlong, near=list, count=Py_ssize_t,
-                   timer=TimerHandle, last=TimerHandle)
+                   timer=TimerHandle)
     cpdef Py_ssize_t pop_expired(self, double now, list out) except -1
 
     @cython.locals(level=cython.int, bm=cython.ulonglong, slot=cython.longlong, shift=cython.int,
@@ -109,8 +109,11 @@ cdef class TimerWheel(WheelBase):
                    tick=cython.longlong, origin=cython.double, inv_res=cython.double)
     cdef Py_ssize_t _advance(self, long long target, list out) except -1
 
-    @cython.locals(near=list, count=Py_ssize_t, timer=TimerHandle, last=TimerHandle)
+    @cython.locals(near=list, count=Py_ssize_t)
     cdef Py_ssize_t _flush_near(self, list out) except -1
+
+    @cython.locals(near=list, timer=TimerHandle, last=TimerHandle)
+    cdef int _take_near_top(self, list out) except -1
 
     @cython.locals(size=Py_ssize_t, i=Py_ssize_t, timer=TimerHandle, entries=_EntryPtr)
     cdef Py_ssize_t _emit_sorted(self, list bucket, list out) except -1

@@ -328,13 +328,7 @@ class TimerWheel(WheelBase):
             timer = near[0]
             if not timer._when <= now:
                 break
-            last = near.pop()
-            if near:
-                self._sift_down(last, 0)
-            timer._bucket = None
-            timer._wheel = None
-            timer._scheduled = False
-            out.append(timer)
+            self._take_near_top(out)
             count += 1
         self._count -= count
         return count
@@ -413,16 +407,21 @@ class TimerWheel(WheelBase):
         near = self._near
         count = 0
         while near:
-            timer = near[0]
-            last = near.pop()
-            if near:
-                self._sift_down(last, 0)
-            timer._bucket = None
-            timer._wheel = None
-            timer._scheduled = False
-            out.append(timer)
+            self._take_near_top(out)
             count += 1
         return count
+
+    def _take_near_top(self, out: list) -> None:
+        """Pop the earliest timer of the (non-empty) near heap, detach it, append it to ``out``."""
+        near = self._near
+        timer = near[0]
+        last = near.pop()
+        if near:
+            self._sift_down(last, 0)
+        timer._bucket = None
+        timer._wheel = None
+        timer._scheduled = False
+        out.append(timer)
 
     def _emit_sorted(self, bucket: list, out: list) -> int:
         """Detach a due slot's timers and append them to ``out`` in (when, seq) order."""
