@@ -8,8 +8,6 @@ final total. A negative control proves the harness notices an allocating dispatc
 """
 from __future__ import annotations
 
-import gc
-import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -29,24 +27,13 @@ from nexusloop.world import (
     into_handler,
 )
 
+from ._alloc import measure
+
 EVENTS = [1] * 10_000
 
 
 def _measure(run: Callable[[Any, Any], Any], world: World) -> tuple[int, int]:
-    for x in EVENTS[:200]:  # warm up (specialisation, caches)
-        run(world, x)
-    gc.disable()
-    tracemalloc.start()
-    try:
-        start, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for x in EVENTS:
-            run(world, x)
-        end, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-        gc.enable()
-    return end - start, peak - start
+    return measure(run, world, EVENTS, warmup=200)
 
 
 class Big:

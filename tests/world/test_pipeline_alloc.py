@@ -31,24 +31,13 @@ from nexusloop.world import (
     into_handler,
 )
 
+from ._alloc import measure
+
 EVENTS = [i % 50 for i in range(10_000)]   # small ints: cached, no allocation to create
 
 
 def _measure(run: Callable[[Any, Any], Any], world: World) -> tuple[int, int]:
-    for x in EVENTS[:300]:   # warm up: specialisation, caches, first-use allocations
-        run(world, x)
-    gc.disable()
-    tracemalloc.start()
-    try:
-        start, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for x in EVENTS:
-            run(world, x)
-        end, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-        gc.enable()
-    return end - start, peak - start
+    return measure(run, world, EVENTS, warmup=300)
 
 
 def _nothing(world: World, event: object) -> None:
