@@ -6,6 +6,11 @@ from nexusloop._core._handles cimport Handle, TimerHandle, _new_handle, _new_tim
 from nexusloop._core._wheel cimport TimerWheel
 
 
+cdef extern from "Python.h":
+    int _enter_context "PyContext_Enter"(object ctx) except -1
+    int _exit_context "PyContext_Exit"(object ctx) except -1
+
+
 cdef inline double _c_monotonic() noexcept:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -58,9 +63,16 @@ cdef class LoopCore:
     cdef _update_registration(self, int fd, int had)
     cdef int _mask_of(self, int fd)
     cdef Handle _add_io(self, dict table, fd, callback, tuple args)
+    @cython.locals(old=object, had=int)
+    cdef _set_io(self, dict table, int fileno, entry)
     cdef bint _remove_io(self, dict table, fd) except -1
-    @cython.locals(mask=int, handle=Handle)
-    cdef _poll(self, double timeout)
+    cpdef _watch_read(self, int fd, watcher)
+    cpdef _watch_write(self, int fd, watcher)
+    cpdef bint _unwatch_read(self, int fd) except -1
+    cpdef bint _unwatch_write(self, int fd) except -1
+    @cython.locals(mask=int, entry=object, readers=dict, writers=dict)
+    cdef _poll(self, double timeout, bint park)
+    cdef _run_watcher(self, watcher, bint writable)
     cpdef _drain_wakeups(self)
     cdef _drain_threadsafe(self)
     @cython.locals(head=Py_ssize_t, end=Py_ssize_t, index=Py_ssize_t, mask=Py_ssize_t, handle=Handle,

@@ -326,19 +326,24 @@ class LoopCore:
         handle = _new_handle(self, callback, args, None)
         if self._debug:
             handle._source_traceback = _caller_stack(3)
+        self._set_io(table, fileno, handle)
+        return handle
+
+    def _set_io(self, table: dict, fileno: int, entry: Any) -> None:
+        """Make ``entry`` (a Handle or a watcher) the reader/writer of ``fileno``."""
         old = table.get(fileno)
         if old is None:
             had = self._mask_of(fileno)
-            table[fileno] = handle
+            table[fileno] = entry
             try:
                 self._update_registration(fileno, had)
             except BaseException:
                 del table[fileno]
                 raise
         else:
-            table[fileno] = handle
-            old.cancel()
-        return handle
+            table[fileno] = entry
+            if isinstance(old, Handle):
+                old.cancel()
 
     def _remove_io(self, table: dict, fd: Any) -> bool:
         if self._closed:
@@ -352,8 +357,33 @@ class LoopCore:
         had = self._mask_of(fileno)
         del table[fileno]
         self._update_registration(fileno, had)
-        old.cancel()
+        if isinstance(old, Handle):
+            old.cancel()
         return True
+
+    # Watchers: transports, servers and other I/O objects of nexusloop itself. A watcher is any
+    # object with a ``_context`` (a contextvars.Context) and ``_read_ready()`` /
+    # ``_write_ready()`` methods; the tick calls the method directly, inside the context, when
+    # the fd is ready: no Handle is allocated and nothing is queued per readiness event.
+    # Exceptions escaping the method go to the loop's exception handler.
+
+    def _watch_read(self, fd: int, watcher: Any) -> None:
+        """Call ``watcher._read_ready()`` from the tick whenever ``fd`` is readable."""
+        self._check_closed()
+        self._set_io(self._readers, fd, watcher)
+
+    def _watch_write(self, fd: int, watcher: Any) -> None:
+        """Call ``watcher._write_ready()`` from the tick whenever ``fd`` is writable."""
+        self._check_closed()
+        self._set_io(self._writers, fd, watcher)
+
+    def _unwatch_read(self, fd: int) -> bool:
+        """Stop watching ``fd`` for reading (a Handle or a watcher); True if it was watched."""
+        return self._remove_io(self._readers, fd)
+
+    def _unwatch_write(self, fd: int) -> bool:
+        """Stop watching ``fd`` for writing; True if it was watched."""
+        return self._remove_io(self._writers, fd)
 
     def _add_reader(self, fd: Any, callback: Any, *args: Any) -> Handle:
         """Like :meth:`add_reader`, returning the registered handle (as asyncio's selector loop)."""
@@ -379,10 +409,22 @@ class LoopCore:
         """Stop watching ``fd`` for writing; True if it was watched."""
         return self._remove_io(self._writers, fd)
 
-    def _poll(self, timeout: float) -> None:
+    def _poll(self, timeout: float, park: bool) -> None:
+        """Wait up to ``timeout`` seconds (-1: forever) for I/O, then dispatch what is ready.
+
+        Ready Handles (``add_reader``/``add_writer``) are queued; watchers are called at once.
+        ``park`` marks the loop as parked during the wait (see "Waking a parked loop").
+        """
         self._stat_polls += 1
         self._last_poll_tick = self._stat_ticks
-        events = self._poller.poll(timeout)
+        if park:
+            self._parked = True
+            try:
+                events = self._poller.poll(timeout)
+            finally:
+                self._parked = False
+        else:
+            events = self._poller.poll(timeout)
         if not events:
             return
         readers = self._readers
@@ -392,19 +434,53 @@ class LoopCore:
                 self._drain_wakeups()
                 continue
             if mask & ~_POLLOUT:
-                handle = readers.get(fd)
-                if handle is not None:
-                    if handle._cancelled:
-                        self._remove_io(readers, fd)
+                entry = readers.get(fd)
+                if entry is not None:
+                    if isinstance(entry, Handle):
+                        if entry._cancelled:
+                            self._remove_io(readers, fd)
+                        else:
+                            self._push(entry)
                     else:
-                        self._push(handle)
+                        self._run_watcher(entry, False)
             if mask & ~_POLLIN:
-                handle = writers.get(fd)
-                if handle is not None:
-                    if handle._cancelled:
-                        self._remove_io(writers, fd)
+                entry = writers.get(fd)
+                if entry is not None:
+                    if isinstance(entry, Handle):
+                        if entry._cancelled:
+                            self._remove_io(writers, fd)
+                        else:
+                            self._push(entry)
                     else:
-                        self._push(handle)
+                        self._run_watcher(entry, True)
+
+    def _run_watcher(self, watcher: Any, writable: bool) -> None:
+        context = watcher._context
+        try:
+            if cython.compiled:
+                _enter_context(context)  # type: ignore[name-defined]  # noqa: F821 (the .pxd)
+                try:
+                    if writable:
+                        watcher._write_ready()
+                    else:
+                        watcher._read_ready()
+                finally:
+                    _exit_context(context)  # type: ignore[name-defined]  # noqa: F821
+            elif writable:
+                context.run(watcher._write_ready)
+            else:
+                context.run(watcher._read_ready)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            method = "_write_ready" if writable else "_read_ready"
+            self.call_exception_handler(  # type: ignore[attr-defined]
+                {
+                    "message": f"Exception in callback {watcher!r}.{method}()",
+                    "exception": exc,
+                    "transport": watcher,
+                }
+            )
 
     def _drain_wakeups(self) -> None:
         while True:
@@ -429,7 +505,7 @@ class LoopCore:
             self._drain_threadsafe()
         if self._rq_tail != self._rq_head or self._stopping:
             if self._busy_poll or self._stat_ticks - self._last_poll_tick >= self._event_interval:
-                self._poll(0)
+                self._poll(0, False)
         else:
             self._park()
             if self._ts_queue:
@@ -490,25 +566,21 @@ class LoopCore:
 
     def _park(self) -> None:
         if self._busy_poll:
-            self._poll(0)
+            self._poll(0, False)
             return
-        self._parked = True
-        try:
-            if self._ts_queue:
-                timeout = 0.0
+        if self._ts_queue:
+            timeout = 0.0
+        else:
+            deadline = self._wheel.next_deadline()
+            if deadline == _INF:
+                timeout = -1.0
             else:
-                deadline = self._wheel.next_deadline()
-                if deadline == _INF:
-                    timeout = -1.0
-                else:
-                    timeout = deadline - self._now()
-                    if timeout < 0:
-                        timeout = 0.0
-                    elif timeout > _MAX_TIMEOUT:
-                        timeout = _MAX_TIMEOUT
-            self._poll(timeout)
-        finally:
-            self._parked = False
+                timeout = deadline - self._now()
+                if timeout < 0:
+                    timeout = 0.0
+                elif timeout > _MAX_TIMEOUT:
+                    timeout = _MAX_TIMEOUT
+        self._poll(timeout, True)
 
     def _run_debug(self, ntodo: int) -> None:
         while ntodo:
@@ -561,8 +633,9 @@ class LoopCore:
         self._ts_queue.clear()
         self._wheel.clear()
         for table in (self._readers, self._writers):
-            for handle in table.values():
-                handle.cancel()
+            for entry in table.values():
+                if isinstance(entry, Handle):
+                    entry.cancel()
             table.clear()
         self._poller.close()
         os.close(self._wake_rfd)
