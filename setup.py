@@ -1,7 +1,7 @@
 """Build script: compiles the hot-path modules with Cython.
 
-Every compiled module is an ordinary ``.py`` file under ``nexusloop/_core`` with an augmenting
-``.pxd`` beside it; Cython compiles the pair, and the same ``.py`` runs unchanged when the
+Every compiled module is an ordinary ``.py`` file: under ``nexusloop/_core`` with an augmenting
+``.pxd`` beside it, in ``nexusloop/net`` the transports on their own; Cython compiles them, and the same ``.py`` runs unchanged when the
 extension is absent or ``NEXUSLOOP_NO_EXTENSIONS=1`` is set. Setting that variable at build time
 skips compilation altogether (a pure-Python install).
 """
@@ -12,6 +12,9 @@ from setuptools import setup
 
 HERE = Path(__file__).parent
 CORE = HERE / "nexusloop" / "_core"
+# Modules compiled as ordinary Python modules (no .pxd): their classes must stay Python classes
+# (transports subclass asyncio.Transport), but Cython still removes the interpreter overhead.
+PLAIN = ["nexusloop/net/_stream.py", "nexusloop/net/_server.py"]
 
 
 def _extensions():
@@ -27,6 +30,9 @@ def _extensions():
             continue
         name = "nexusloop._core." + py.stem
         exts.append(Extension(name, [str(py.relative_to(HERE))], extra_compile_args=["-O2"]))
+    for path in PLAIN:
+        name = path[:-3].replace("/", ".")
+        exts.append(Extension(name, [path], extra_compile_args=["-O2"]))
     return cythonize(
         exts,
         compiler_directives={

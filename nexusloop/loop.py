@@ -23,6 +23,7 @@ from nexusloop._core._loopcore import LoopCore
 from nexusloop._executor import ExecutorMixin
 from nexusloop._signals import SignalMixin
 from nexusloop._sock import SockMixin
+from nexusloop.net import _connect, _server
 
 # asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
 base_events: Any = asyncio.base_events
@@ -93,6 +94,11 @@ class Loop(  # type: ignore[misc]
         self._clock_resolution = __import__("time").get_clock_info("monotonic").resolution
         self._debug = coroutines._is_debug_mode()
         self.world = world
+        # Network state (nexusloop.net): transports by fd (add_reader on a transport's fd is an
+        # error, as in asyncio), the listener of each serving socket, Unix paths to clean up.
+        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        self._listeners: dict[Any, Any] = {}
+        self._unix_server_sockets: dict[Any, int] = {}
         self._init_executor_state()
         self._init_signal_state()
 
@@ -345,3 +351,46 @@ class Loop(  # type: ignore[misc]
     def stats(self) -> dict[str, Any]:
         """Counters of the loop core: ticks, callbacks run, I/O polls, queue sizes."""
         return self._core_stats()
+
+    # ------------------------------------------------- network (nexusloop.net)
+    # Plain functions of nexusloop.net whose first parameter is the loop, bound as methods.
+
+    create_connection = _connect.create_connection
+    create_unix_connection = _connect.create_unix_connection
+    connect_accepted_socket = _connect.connect_accepted_socket
+    create_server = _server.create_server
+    create_unix_server = _server.create_unix_server
+    _start_serving = _server.start_serving
+    _stop_serving = _server.stop_serving
+
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        """RuntimeError if ``fd`` belongs to an open transport (asyncio's rule for add_reader)."""
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fileno.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+
+    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:
+        """Call ``callback(*args)`` whenever ``fd`` is readable."""
+        self._ensure_fd_no_transport(fd)
+        self._add_reader(fd, callback, *args)
+
+    def add_writer(self, fd: Any, callback: Any, *args: Any) -> None:
+        """Call ``callback(*args)`` whenever ``fd`` is writable."""
+        self._ensure_fd_no_transport(fd)
+        self._add_writer(fd, callback, *args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        """Stop watching ``fd`` for reading; True if it was watched."""
+        self._ensure_fd_no_transport(fd)
+        return LoopCore.remove_reader(self, fd)
+
+    def remove_writer(self, fd: Any) -> bool:
+        """Stop watching ``fd`` for writing; True if it was watched."""
+        self._ensure_fd_no_transport(fd)
+        return LoopCore.remove_writer(self, fd)

@@ -6,8 +6,8 @@ over the ``.py`` source. With ``NEXUSLOOP_NO_EXTENSIONS=1`` in the environment (
 extension was built) the very same ``.py`` files are imported as ordinary Python modules, so both
 modes run identical logic and the test suite runs in both.
 
-In pure mode a meta-path finder maps ``nexusloop._core.*`` to the sources, so plain imports
-honour the switch too.
+In pure mode a meta-path finder maps the compiled modules (``nexusloop._core.*`` and the
+transports in ``nexusloop.net``) to their sources, so plain imports honour the switch too.
 """
 from __future__ import annotations
 
@@ -21,17 +21,23 @@ from types import ModuleType
 PURE_REQUESTED = os.environ.get("NEXUSLOOP_NO_EXTENSIONS", "") not in ("", "0")
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+#: Packages holding compiled modules, and their directories.
+_COMPILED_PACKAGES = {
+    __name__: _HERE,
+    "nexusloop.net": os.path.join(os.path.dirname(_HERE), "net"),
+}
 
 
 class _SourceFinder:
-    """Meta-path finder that resolves ``nexusloop._core.*`` to the ``.py`` source (pure mode)."""
+    """Meta-path finder that resolves compiled modules to their ``.py`` source (pure mode)."""
 
     @staticmethod
     def find_spec(fullname: str, path: object = None, target: object = None) -> object:
-        prefix = __name__ + "."
-        if not fullname.startswith(prefix):
+        package, _, name = fullname.rpartition(".")
+        directory = _COMPILED_PACKAGES.get(package)
+        if directory is None:
             return None
-        src = os.path.join(_HERE, fullname[len(prefix):] + ".py")
+        src = os.path.join(directory, name + ".py")
         if not os.path.exists(src):
             return None
         return importlib.util.spec_from_file_location(fullname, src)

@@ -1,0 +1,257 @@
+"""Client connections: ``create_connection``, ``create_unix_connection``, ``connect_accepted_socket``.
+
+Semantics are asyncio's (``base_events.BaseEventLoop`` and ``unix_events``): the same argument
+checks and exceptions, the same address resolution (numeric hosts skip the resolver), Happy
+Eyeballs (RFC 8305) through ``asyncio.staggered.staggered_race`` when ``happy_eyeballs_delay``
+is given, ``interleave`` of address families, ``local_addr`` binding, ``all_errors`` (an
+``ExceptionGroup`` of every attempt's error), and the errors of several failed attempts folded
+into one ``OSError`` otherwise. The connected socket becomes a
+:class:`nexusloop.net._stream.SocketTransport`; the call returns after the protocol's
+``connection_made`` ran, as asyncio's does.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from asyncio import base_events, staggered
+from typing import Any
+
+from nexusloop.net._server import check_no_tls, resolve
+from nexusloop.net._stream import SocketTransport
+
+__all__ = ["connect_accepted_socket", "create_connection", "create_unix_connection"]
+
+
+def _check_client_tls_args(
+    ssl: Any, host: Any, server_hostname: Any, ssl_handshake_timeout: Any, ssl_shutdown_timeout: Any
+) -> Any:
+    if server_hostname is not None and not ssl:
+        raise ValueError("server_hostname is only meaningful with ssl")
+    if server_hostname is None and ssl:
+        if not host:
+            raise ValueError("You must set server_hostname when using ssl without a host")
+        server_hostname = host
+    if ssl_handshake_timeout is not None and not ssl:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if ssl_shutdown_timeout is not None and not ssl:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    return server_hostname
+
+
+async def make_transport(loop: Any, sock: socket.socket, protocol_factory: Any) -> Any:
+    """Wrap the connected ``sock``; return ``(transport, protocol)`` after connection_made."""
+    sock.setblocking(False)
+    protocol = protocol_factory()
+    waiter = loop.create_future()
+    transport = SocketTransport(loop, sock, protocol, waiter)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+    return transport, protocol
+
+
+async def _connect_sock(
+    loop: Any, exceptions: list[list[OSError]], addr_info: Any, local_addr_infos: Any = None
+) -> socket.socket:
+    """One connection attempt (one address); its errors go to its own list in ``exceptions``."""
+    my_exceptions: list[OSError] = []
+    exceptions.append(my_exceptions)
+    family, type_, proto, _, address = addr_info
+    sock = None
+    try:
+        sock = socket.socket(family=family, type=type_, proto=proto)
+        sock.setblocking(False)
+        if local_addr_infos is not None:
+            for lfamily, _, _, _, laddr in local_addr_infos:
+                if lfamily != family:
+                    continue
+                try:
+                    sock.bind(laddr)
+                    break
+                except OSError as exc:
+                    msg = (f"error while attempting to bind on address {laddr!r}: "
+                           f"{exc.strerror.lower()}")
+                    my_exceptions.append(OSError(exc.errno, msg))
+            else:
+                if my_exceptions:
+                    raise my_exceptions.pop()
+                raise OSError(f"no matching local address with family={family!r} found")
+        await loop.sock_connect(sock, address)
+        return sock
+    except OSError as exc:
+        my_exceptions.append(exc)
+        if sock is not None:
+            sock.close()
+        raise
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        raise
+    finally:
+        exceptions = my_exceptions = None  # type: ignore[assignment]  # no traceback cycles
+
+
+def _connection_error(exceptions: list[list[OSError]], all_errors: bool) -> BaseException:
+    flat = [exc for sub in exceptions for exc in sub]
+    if all_errors:
+        return ExceptionGroup("create_connection failed", flat)
+    if len(flat) == 1:
+        return flat[0]
+    model = str(flat[0])
+    if all(str(exc) == model for exc in flat):
+        return flat[0]
+    return OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in flat)))
+
+
+async def create_connection(
+    loop: Any,
+    protocol_factory: Any,
+    host: Any = None,
+    port: Any = None,
+    *,
+    ssl: Any = None,
+    family: int = 0,
+    proto: int = 0,
+    flags: int = 0,
+    sock: socket.socket | None = None,
+    local_addr: Any = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+    happy_eyeballs_delay: float | None = None,
+    interleave: int | None = None,
+    all_errors: bool = False,
+) -> Any:
+    """Open a TCP connection to ``host``/``port`` (or wrap ``sock``); asyncio's semantics.
+
+    Example::
+
+        transport, protocol = await loop.create_connection(MyProtocol, "127.0.0.1", 8888)
+    """
+    server_hostname = _check_client_tls_args(
+        ssl, host, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout
+    )
+    if sock is not None:
+        base_events._check_ssl_socket(sock)
+    if happy_eyeballs_delay is not None and interleave is None:
+        interleave = 1  # RFC 8305: interleave families when racing
+    if host is not None or port is not None:
+        if sock is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        infos = await resolve(loop, (host, port), family=family, type=socket.SOCK_STREAM,
+                              proto=proto, flags=flags)
+        if not infos:
+            raise OSError("getaddrinfo() returned empty list")
+        laddr_infos = None
+        if local_addr is not None:
+            laddr_infos = await resolve(loop, local_addr, family=family,
+                                        type=socket.SOCK_STREAM, proto=proto, flags=flags)
+            if not laddr_infos:
+                raise OSError("getaddrinfo() returned empty list")
+        if interleave:
+            infos = base_events._interleave_addrinfos(infos, interleave)
+        exceptions: list[list[OSError]] = []
+        if happy_eyeballs_delay is None:
+            for addr_info in infos:
+                try:
+                    sock = await _connect_sock(loop, exceptions, addr_info, laddr_infos)
+                    break
+                except OSError:
+                    continue
+        else:
+            sock, _, _ = await staggered.staggered_race(
+                (functools.partial(_connect_sock, loop, exceptions, addr_info, laddr_infos)
+                 for addr_info in infos),
+                happy_eyeballs_delay,
+                loop=loop,
+            )
+        if sock is None:
+            error = _connection_error(exceptions, all_errors)
+            exceptions = []
+            try:
+                raise error
+            finally:
+                error = None  # type: ignore[assignment]
+    else:
+        if sock is None:
+            raise ValueError("host and port was not specified and no sock specified")
+        if sock.type != socket.SOCK_STREAM:
+            # AF_INET, AF_INET6 and AF_UNIX are all fine, as long as they are streams.
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+    try:
+        check_no_tls(ssl)
+    except NotImplementedError:
+        if host is not None or port is not None:
+            sock.close()
+        raise
+    transport, protocol = await make_transport(loop, sock, protocol_factory)
+    if loop._debug:
+        base_events.logger.debug("%r connected to %s:%r: (%r, %r)",
+                                 transport.get_extra_info("socket"), host, port, transport, protocol)
+    return transport, protocol
+
+
+async def create_unix_connection(
+    loop: Any,
+    protocol_factory: Any,
+    path: Any = None,
+    *,
+    ssl: Any = None,
+    sock: socket.socket | None = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> Any:
+    """Open a Unix stream connection to ``path`` (or wrap ``sock``); asyncio's semantics."""
+    if ssl:
+        if server_hostname is None:
+            raise ValueError("you have to pass server_hostname when using ssl")
+    else:
+        if server_hostname is not None:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        if ssl_handshake_timeout is not None:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    check_no_tls(ssl)
+    if path is not None:
+        if sock is not None:
+            raise ValueError("path and sock can not be specified at the same time")
+        path = os.fspath(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, path)
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        if sock is None:
+            raise ValueError("no path and sock were specified")
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+    return await make_transport(loop, sock, protocol_factory)
+
+
+async def connect_accepted_socket(
+    loop: Any,
+    protocol_factory: Any,
+    sock: socket.socket,
+    *,
+    ssl: Any = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> Any:
+    """Wrap a connection accepted outside asyncio; return ``(transport, protocol)``."""
+    if sock.type != socket.SOCK_STREAM:
+        raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+    if ssl_handshake_timeout is not None and not ssl:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if ssl_shutdown_timeout is not None and not ssl:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    base_events._check_ssl_socket(sock)
+    check_no_tls(ssl)
+    return await make_transport(loop, sock, protocol_factory)
