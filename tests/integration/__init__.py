@@ -1,0 +1,1 @@
+"""Real libraries (aiohttp, uvicorn + httpx, websockets) on loopback, on stock asyncio and nexusloop."""
