@@ -16,9 +16,13 @@ loop. Workloads only use the public ``asyncio.AbstractEventLoop`` API so that an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import math
+import os
 import random
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -380,6 +384,624 @@ def timer_lateness(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Network (the "net" suite): client and server both on the loop under test, in one process,
+# loopback only. Setup (server, connections) and teardown (closing every socket) are not timed;
+# the timed part is the traffic. Every run is bounded: NET_TIMEOUT overall, NET_STALL without
+# progress, either one fails the run (TimeoutError) instead of hanging. Teardown closes every
+# transport of both sides and waits for each connection_lost; socket fds still open after that
+# are reported (``sockets_left_open``), not failed.
+
+#: A timed network section longer than this fails the run (seconds).
+NET_TIMEOUT = 30.0
+#: No round trip completed for this long fails the run (a lost datagram, a stuck transport).
+NET_STALL = 5.0
+#: Setup and teardown are bounded too.
+NET_SETUP_TIMEOUT = 15.0
+#: Echo workloads: concurrent clients and message size.
+NET_CLIENTS = 10
+NET_MSG = 1024
+UDP_MSG = 256
+#: tcp_short_connections: concurrent workers, request and response sizes.
+SHORT_WORKERS = 50
+SHORT_REQ = 64
+SHORT_RESP = 256
+#: tcp_bulk_1mib: message size.
+BULK_MSG = 1 << 20
+#: Receive buffer of the BufferedProtocol sides.
+BUF_SIZE = 65536
+LOCALHOST = "127.0.0.1"
+
+
+def _message(size: int) -> bytes:
+    return bytes(i & 0xFF for i in range(size))
+
+
+def _open_sockets() -> set[str] | None:
+    """The process's open socket fds as ``"fd:inode"`` strings (Linux ``/proc``), else None."""
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    out = set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            out.add(f"{fd}:{target}")
+    return out
+
+
+def _not_implemented(what: str, exc: NotImplementedError) -> NotImplementedError:
+    """Name the loop method in a bare NotImplementedError (it ends up in the table's notes)."""
+    if str(exc):
+        return exc
+    return NotImplementedError(f"{what} is not implemented")
+
+
+def _const(obj: Any) -> Callable[[], Any]:
+    """A protocol factory returning an already built protocol."""
+    return lambda: obj
+
+
+async def _call(what: str, coro: Any) -> Any:
+    try:
+        return await coro
+    except NotImplementedError as exc:
+        raise _not_implemented(what, exc) from exc
+
+
+class _Closer:
+    """The live transports (or stream writers) of one side. Teardown closes them all itself
+    (not relying on the peer's EOF to close the other side) and ``all_closed()`` waits until
+    each one reported ``connection_lost``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.live: set = set()
+        self.total = 0
+        self._waiter: asyncio.Future | None = None
+
+    def opened(self, transport: Any) -> None:
+        self.live.add(transport)
+        self.total += 1
+
+    def closed(self, transport: Any) -> None:
+        self.live.discard(transport)
+        if not self.live and self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def close_all(self) -> None:
+        for tr in list(self.live):
+            tr.close()
+
+    async def all_closed(self) -> None:
+        while self.live:
+            self._waiter = self.loop.create_future()
+            await self._waiter
+
+
+async def _guarded(loop: asyncio.AbstractEventLoop, coro: Any,
+                   progress: Callable[[], int]) -> None:
+    """Await ``coro``; fail with TimeoutError after NET_TIMEOUT, or after NET_STALL without
+    ``progress()`` changing. One watchdog timer every 0.5 s, nothing on the hot path."""
+    task = loop.create_task(coro)
+    start = since = loop.time()
+    last = progress()
+    why = ""
+    handle: asyncio.TimerHandle | None = None
+
+    def watch() -> None:
+        nonlocal handle, last, since, why
+        now = loop.time()
+        cur = progress()
+        if cur != last:
+            last, since = cur, now
+        if now - start > NET_TIMEOUT:
+            why = f"not done after {NET_TIMEOUT:.0f} s ({cur} ops)"
+        elif now - since > NET_STALL:
+            why = f"no progress for {NET_STALL:.0f} s ({cur} ops done)"
+        if why:
+            task.cancel()
+        else:
+            handle = loop.call_later(0.5, watch)
+
+    handle = loop.call_later(0.5, watch)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if why:
+            raise TimeoutError(why) from None
+        raise
+    finally:
+        if handle is not None:
+            handle.cancel()
+
+
+async def _phase(what: str, coro: Any) -> Any:
+    try:
+        return await asyncio.wait_for(coro, NET_SETUP_TIMEOUT)
+    except TimeoutError:
+        raise TimeoutError(f"{what} not done after {NET_SETUP_TIMEOUT:.0f} s") from None
+
+
+def _net_run(loop: asyncio.AbstractEventLoop, setup: Callable[[], Any],
+             main: Callable[[], Any], teardown: Callable[[], Any],
+             progress: Callable[[], int]) -> Result:
+    """Run ``setup()`` (untimed), ``main()`` (timed, guarded), then ``teardown()`` always
+    (untimed). Returns ``{"seconds": timed seconds}``, plus ``"sockets_left_open"`` when socket
+    fds opened during the run are still open after teardown although every transport reported
+    ``connection_lost`` (the loop does not release them: reported, the run still counts)."""
+    before = _open_sockets()
+    seconds = 0.0
+    try:
+        loop.run_until_complete(_phase("setup", setup()))
+        seconds = _timed_run_until_complete(loop, _guarded(loop, main(), progress))
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            loop.run_until_complete(_phase("teardown", teardown()))
+        raise
+    loop.run_until_complete(_phase("teardown", teardown()))
+    out: Result = {"seconds": seconds}
+    if before is not None:
+        # Some loops release a closed handle one or two iterations later: give them a moment.
+        for i in range(15):
+            left = _open_sockets() - before  # type: ignore[operator]
+            if not left:
+                break
+            loop.run_until_complete(asyncio.sleep(0 if i < 10 else 0.01))
+        else:
+            out["sockets_left_open"] = len(left)
+    return out
+
+
+# --- echo protocols ---------------------------------------------------------------------------
+
+
+class _EchoServer(asyncio.Protocol):
+    """Writes back whatever arrives; pauses reading while its transport's buffer is full."""
+
+    def __init__(self, closer: _Closer) -> None:
+        self.closer = closer
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.closer.opened(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def pause_writing(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closer.closed(self.transport)
+
+
+class _BufferedEchoServer(asyncio.BufferedProtocol):
+    """BufferedProtocol echo: receives into one preallocated buffer and writes the filled slice
+    back. A transport may keep a reference to what it could not send at once: then the next
+    receive goes to a fresh buffer."""
+
+    def __init__(self, closer: _Closer) -> None:
+        self.closer = closer
+        self.transport: Any = None
+        self.view = memoryview(bytearray(BUF_SIZE))
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.closer.opened(transport)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        tr = self.transport
+        tr.write(self.view[:nbytes])
+        if tr.get_write_buffer_size():
+            self.view = memoryview(bytearray(BUF_SIZE))
+
+    def pause_writing(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closer.closed(self.transport)
+
+
+class _EchoClient(asyncio.Protocol):
+    """Sends ``msg``, waits until as many bytes came back (however TCP splits them), sends the
+    next one; ``rounds`` complete round trips, then resolves ``done``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, closer: _Closer, msg: bytes,
+                 rounds: int) -> None:
+        self.closer = closer
+        self.msg = msg
+        self.size = len(msg)
+        self.rounds = rounds
+        self.count = 0
+        self.got = 0
+        self.done = loop.create_future()
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.closer.opened(transport)
+
+    def start(self) -> None:
+        self.transport.write(self.msg)
+
+    def _received(self, n: int) -> None:
+        got = self.got + n
+        if got < self.size:
+            self.got = got
+            return
+        if got > self.size:  # one message in flight: never more than one echo
+            self._fail(AssertionError(f"{got} bytes back for a {self.size}-byte message"))
+            return
+        self.got = 0
+        self.count += 1
+        if self.count < self.rounds:
+            self.transport.write(self.msg)
+        elif not self.done.done():
+            self.done.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self._received(len(data))
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionError("connection closed before the last echo"))
+        self.closer.closed(self.transport)
+
+
+class _BufferedEchoClient(asyncio.BufferedProtocol, _EchoClient):
+    """The same client as a BufferedProtocol (receives into one preallocated buffer)."""
+
+    def __init__(self, *args: Any) -> None:
+        _EchoClient.__init__(self, *args)
+        self.view = memoryview(bytearray(BUF_SIZE))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._received(nbytes)
+
+
+def _echo(loop: asyncio.AbstractEventLoop, n: int, *, kind: str = "tcp",
+          buffered: bool = False, clients: int = NET_CLIENTS, msg_size: int = NET_MSG,
+          unit: str = "round trips") -> tuple[Result, int]:
+    """Protocol echo over TCP or a Unix socket: ``clients`` connections, each ``n // clients``
+    round trips of one ``msg_size`` message. Returns (result, total round trips)."""
+    clients = max(1, min(clients, n))
+    rounds = max(1, n // clients)
+    msg = _message(msg_size)
+    server_closer, client_closer = _Closer(loop), _Closer(loop)
+    server_cls = _BufferedEchoServer if buffered else _EchoServer
+    client_cls = _BufferedEchoClient if buffered else _EchoClient
+    protos: list[_EchoClient] = []
+    state: dict[str, Any] = {}
+
+    async def setup() -> None:
+        if kind == "unix":
+            state["dir"] = tmp = tempfile.mkdtemp(prefix="nexusbench-")
+            path = os.path.join(tmp, "echo.sock")
+            state["server"] = await _call("loop.create_unix_server", loop.create_unix_server(
+                lambda: server_cls(server_closer), path))
+        else:
+            server = await _call("loop.create_server", loop.create_server(
+                lambda: server_cls(server_closer), LOCALHOST, 0))
+            state["server"] = server
+            port = server.sockets[0].getsockname()[1]
+        for _ in range(clients):
+            proto = client_cls(loop, client_closer, msg, rounds)
+            if kind == "unix":
+                await _call("loop.create_unix_connection",
+                            loop.create_unix_connection(_const(proto), path))
+            else:
+                await _call("loop.create_connection",
+                            loop.create_connection(_const(proto), LOCALHOST, port))
+            protos.append(proto)
+
+    async def main() -> None:
+        for p in protos:
+            p.start()
+        await asyncio.gather(*(p.done for p in protos))
+
+    async def teardown() -> None:
+        client_closer.close_all()
+        server_closer.close_all()
+        await client_closer.all_closed()
+        await server_closer.all_closed()
+        server = state.get("server")
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        if "dir" in state:
+            shutil.rmtree(state["dir"], ignore_errors=True)
+
+    run = _net_run(loop, setup, main, teardown, lambda: sum(p.count for p in protos))
+    total = sum(p.count for p in protos)
+    assert total == rounds * clients, (total, rounds * clients)
+    return {"ops": total, **run, "unit": unit, "clients": clients,
+            "msg_bytes": msg_size}, total
+
+
+def tcp_echo_protocol(loop: asyncio.AbstractEventLoop, n: int, clients: int = NET_CLIENTS
+                      ) -> Result:
+    """``asyncio.Protocol`` echo server; ``clients`` Protocol clients each do ``n // clients``
+    round trips of a 1 KiB message (the next message goes out when the whole echo is back)."""
+    return _echo(loop, n, clients=clients)[0]
+
+
+def tcp_echo_buffered(loop: asyncio.AbstractEventLoop, n: int, clients: int = NET_CLIENTS
+                      ) -> Result:
+    """Like ``tcp_echo_protocol`` with ``asyncio.BufferedProtocol`` on both sides."""
+    return _echo(loop, n, buffered=True, clients=clients)[0]
+
+
+def unix_echo(loop: asyncio.AbstractEventLoop, n: int, clients: int = NET_CLIENTS) -> Result:
+    """Like ``tcp_echo_protocol`` over ``create_unix_server``/``create_unix_connection``."""
+    return _echo(loop, n, kind="unix", clients=clients)[0]
+
+
+def tcp_bulk_1mib(loop: asyncio.AbstractEventLoop, n: int, clients: int = 1) -> Result:
+    """One connection; the client sends a 1 MiB message, the server echoes it back (flow
+    control: it pauses reading while its write buffer is full), the next one goes out when all
+    of it is back. Ops = MiB echoed (rate in MiB/s; each MiB crosses loopback twice)."""
+    res, _ = _echo(loop, n, clients=clients, msg_size=BULK_MSG, unit="MiB echoed")
+    return res
+
+
+# --- streams --------------------------------------------------------------------------------
+
+
+def tcp_echo_streams(loop: asyncio.AbstractEventLoop, n: int, clients: int = NET_CLIENTS
+                     ) -> Result:
+    """``asyncio.start_server`` echo (``reader.read`` / ``writer.write`` + ``drain``) and
+    ``clients`` ``open_connection`` clients, each ``n // clients`` round trips of 1 KiB
+    (``write`` + ``drain``, then ``readexactly``)."""
+    clients = max(1, min(clients, n))
+    rounds = max(1, n // clients)
+    msg = _message(NET_MSG)
+    size = len(msg)
+    handlers = _Closer(loop)
+    conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    counts = [0] * clients
+    state: dict[str, Any] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.opened(writer)
+        try:
+            while True:
+                data = await reader.read(BUF_SIZE)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            handlers.closed(writer)
+
+    async def setup() -> None:
+        server = await _call("asyncio.start_server (loop.create_server)",
+                             asyncio.start_server(handle, LOCALHOST, 0))
+        state["server"] = server
+        port = server.sockets[0].getsockname()[1]
+        for _ in range(clients):
+            conns.append(await _call("asyncio.open_connection (loop.create_connection)",
+                                     asyncio.open_connection(LOCALHOST, port)))
+
+    async def client(i: int) -> None:
+        reader, writer = conns[i]
+        write, drain, readexactly = writer.write, writer.drain, reader.readexactly
+        for _ in range(rounds):
+            write(msg)
+            await drain()
+            await readexactly(size)
+            counts[i] += 1
+
+    async def main() -> None:
+        await asyncio.gather(*(client(i) for i in range(clients)))
+
+    async def teardown() -> None:
+        for _, writer in conns:
+            writer.close()
+        handlers.close_all()  # the handlers' writers: not relying on EOF to end them
+        for _, writer in conns:
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        await handlers.all_closed()
+        server = state.get("server")
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+
+    run = _net_run(loop, setup, main, teardown, lambda: sum(counts))
+    total = sum(counts)
+    assert total == rounds * clients, (total, rounds * clients)
+    return {"ops": total, **run, "unit": "round trips", "clients": clients,
+            "msg_bytes": size}
+
+
+def tcp_short_connections(loop: asyncio.AbstractEventLoop, n: int,
+                          clients: int = SHORT_WORKERS) -> Result:
+    """``clients`` concurrent workers (default 50), each repeatedly: ``open_connection``, send a
+    64-byte request, read the 256-byte response, close (the server closes after responding,
+    HTTP/1.0 style). Ops = connections completed (``n`` in total)."""
+    req, resp = _message(SHORT_REQ), _message(SHORT_RESP)[::-1]
+    handlers = _Closer(loop)
+    state: dict[str, Any] = {"left": n, "done": 0}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.opened(writer)
+        try:
+            await reader.readexactly(SHORT_REQ)
+            writer.write(resp)
+            await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            handlers.closed(writer)
+
+    async def setup() -> None:
+        server = await _call("asyncio.start_server (loop.create_server)",
+                             asyncio.start_server(handle, LOCALHOST, 0, backlog=1024))
+        state["server"] = server
+        state["port"] = server.sockets[0].getsockname()[1]
+
+    async def worker() -> None:
+        port = state["port"]
+        while state["left"] > 0:
+            state["left"] -= 1
+            reader, writer = await _call("asyncio.open_connection (loop.create_connection)",
+                                         asyncio.open_connection(LOCALHOST, port))
+            try:
+                writer.write(req)
+                got = await reader.readexactly(SHORT_RESP)
+            finally:
+                writer.close()
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+            if got != resp:
+                raise AssertionError("wrong response")
+            state["done"] += 1
+
+    async def main() -> None:
+        await asyncio.gather(*(worker() for _ in range(min(clients, n))))
+
+    async def teardown() -> None:
+        handlers.close_all()
+        await handlers.all_closed()
+        server = state.get("server")
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+
+    run = _net_run(loop, setup, main, teardown, lambda: state["done"])
+    assert state["done"] == n == handlers.total, (state["done"], n, handlers.total)
+    return {"ops": n, **run, "unit": "connections", "clients": min(clients, n)}
+
+
+# --- datagrams ------------------------------------------------------------------------------
+
+
+class _UdpEchoServer(asyncio.DatagramProtocol):
+    def __init__(self, closer: _Closer) -> None:
+        self.closer = closer
+        self.transport: Any = None
+        self.error: Exception | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.closer.opened(transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.transport.sendto(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.error = exc
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closer.closed(self.transport)
+
+
+class _UdpEchoClient(asyncio.DatagramProtocol):
+    def __init__(self, loop: asyncio.AbstractEventLoop, closer: _Closer, msg: bytes,
+                 rounds: int) -> None:
+        self.closer = closer
+        self.msg = msg
+        self.rounds = rounds
+        self.count = 0
+        self.done = loop.create_future()
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.closer.opened(transport)
+
+    def start(self) -> None:
+        self.transport.sendto(self.msg)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if len(data) != len(self.msg):
+            self._fail(AssertionError(f"{len(data)}-byte reply to a {len(self.msg)}-byte datagram"))
+            return
+        self.count += 1
+        if self.count < self.rounds:
+            self.transport.sendto(self.msg)
+        elif not self.done.done():
+            self.done.set_result(None)
+
+    def error_received(self, exc: Exception) -> None:
+        self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionError("endpoint closed before the last reply"))
+        self.closer.closed(self.transport)
+
+
+def udp_echo(loop: asyncio.AbstractEventLoop, n: int, clients: int = NET_CLIENTS) -> Result:
+    """``create_datagram_endpoint`` echo server; ``clients`` connected client endpoints each do
+    ``n // clients`` request/response round trips of a 256-byte datagram. A lost datagram
+    stalls its client: the run then fails after NET_STALL seconds (loopback does not drop at
+    this rate; a failure means a loop bug, not noise)."""
+    clients = max(1, min(clients, n))
+    rounds = max(1, n // clients)
+    msg = _message(UDP_MSG)
+    server_closer, client_closer = _Closer(loop), _Closer(loop)
+    protos: list[_UdpEchoClient] = []
+    state: dict[str, Any] = {}
+
+    async def setup() -> None:
+        what = "loop.create_datagram_endpoint"
+        transport, server = await _call(what, loop.create_datagram_endpoint(
+            lambda: _UdpEchoServer(server_closer), local_addr=(LOCALHOST, 0)))
+        state["server"] = transport
+        addr = transport.get_extra_info("sockname")
+        for _ in range(clients):
+            proto = _UdpEchoClient(loop, client_closer, msg, rounds)
+            await _call(what, loop.create_datagram_endpoint(_const(proto), remote_addr=addr))
+            protos.append(proto)
+
+    async def main() -> None:
+        for p in protos:
+            p.start()
+        await asyncio.gather(*(p.done for p in protos))
+
+    async def teardown() -> None:
+        client_closer.close_all()
+        server_closer.close_all()
+        await client_closer.all_closed()
+        await server_closer.all_closed()
+
+    run = _net_run(loop, setup, main, teardown, lambda: sum(p.count for p in protos))
+    total = sum(p.count for p in protos)
+    assert total == rounds * clients, (total, rounds * clients)
+    return {"ops": total, **run, "unit": "round trips", "clients": clients,
+            "msg_bytes": UDP_MSG}
+
+
+
 WORKLOADS: dict[str, Callable[[asyncio.AbstractEventLoop, Any], Result]] = {
     "call_soon_chain": call_soon_chain,
     "call_soon_batch": call_soon_batch,
@@ -392,6 +1014,22 @@ WORKLOADS: dict[str, Callable[[asyncio.AbstractEventLoop, Any], Result]] = {
     "future_pingpong": future_pingpong,
     "wait_for": wait_for,
     "timer_lateness": timer_lateness,
+    # the net suite
+    "tcp_echo_streams": tcp_echo_streams,
+    "tcp_echo_protocol": tcp_echo_protocol,
+    "tcp_echo_buffered": tcp_echo_buffered,
+    "tcp_short_connections": tcp_short_connections,
+    "udp_echo": udp_echo,
+    "unix_echo": unix_echo,
+    "tcp_bulk_1mib": tcp_bulk_1mib,
+}
+
+#: Network workloads (``run.py --suite net``); every other workload is in the core suite.
+NET_WORKLOADS = ["tcp_echo_streams", "tcp_echo_protocol", "tcp_echo_buffered",
+                 "tcp_short_connections", "udp_echo", "unix_echo", "tcp_bulk_1mib"]
+SUITES: dict[str, list[str]] = {
+    "core": [w for w in WORKLOADS if w not in NET_WORKLOADS],
+    "net": list(NET_WORKLOADS),
 }
 
 SIZES: dict[str, Any] = {
@@ -406,6 +1044,13 @@ SIZES: dict[str, Any] = {
     "future_pingpong": 80_000,
     "wait_for": 40_000,
     "timer_lateness": LATENESS_SECONDS,
+    "tcp_echo_streams": 20_000,
+    "tcp_echo_protocol": 20_000,
+    "tcp_echo_buffered": 20_000,
+    "tcp_short_connections": 2_000,
+    "udp_echo": 20_000,
+    "unix_echo": 40_000,
+    "tcp_bulk_1mib": 1_000,
 }
 
 

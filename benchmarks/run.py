@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """nexusloop benchmark runner: the single entry point of ``benchmarks/``.
 
-Loop suite (default)::
+Loop suite (default: the core workloads and the network ones)::
 
     python benchmarks/run.py [--loops asyncio,uvloop,nexusloop,nexusloop-pure]
+                             [--suite all|core|net]
                              [--workloads call_soon_chain,timers_pending_*,...]
                              [--repeat 3] [--quick] [--json out.json] [--markdown]
                              [--inner 2] [--clock wall|cpu] [--strict] [--list]
@@ -421,6 +422,9 @@ class Summary:
             "failed": len(reps) - len(ok), "unit": ok[0].get("unit"),
             "spread": (max(rates) - min(rates)) / med if med else 0.0,
         }
+        left_open = [r["sockets_left_open"] for r in ok if r.get("sockets_left_open")]
+        if left_open:
+            cell["sockets_left_open"] = max(left_open)
         if "ns_per_op" in ok[0]:
             cell["ns_per_op"] = statistics.median(r["ns_per_op"] for r in ok)
         if "lateness_us" in ok[0]:
@@ -557,6 +561,13 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
         if c["status"] == "ok" and c["failed"]:
             notes.append(f"‡ {w} on {lp}: {c['failed']} of {c['failed'] + c['n']} runs failed "
                          f"(median of the {c['n']} others shown): {c['errors'][0]}")
+    for lp in summary.loops:
+        left = [f"{w} {summary.cells[(w, lp)]['sockets_left_open']}"
+                for w in summary.workloads if summary.cells[(w, lp)].get("sockets_left_open")]
+        if left:
+            notes.append(f"{lp} left socket fds open after teardown although every transport "
+                         f"reported connection_lost (the loop does not close them): "
+                         + ", ".join(left))
     if notes:
         parts.append("\n".join(("- " + n) if markdown else n for n in notes))
     return "\n\n".join(parts)
@@ -609,8 +620,11 @@ def parent_main(argv: list[str]) -> int:
         description="Run the loop benchmark suite (or `run.py world ...` for the world suite).")
     p.add_argument("--loops", help="comma-separated loops (default: asyncio,uvloop,nexusloop,"
                    "nexusloop-pure plus any other installed loop, e.g. rloop)")
-    p.add_argument("--workloads", help="comma-separated names or globs (default: all): "
-                   + ", ".join(W.WORKLOADS))
+    p.add_argument("--suite", choices=["all", *W.SUITES], default="all",
+                   help="which workloads (see --list): all (default), core (loop, timers, "
+                   "tasks), net (network, loopback); --workloads then picks among them")
+    p.add_argument("--workloads", help="comma-separated names or globs (default: all of the "
+                   "suite): " + ", ".join(W.WORKLOADS))
     p.add_argument("--repeat", type=int, default=3, help="repetitions per cell (median; default 3)")
     p.add_argument("--quick", action="store_true", help="~10x smaller sizes, for smoke tests")
     p.add_argument("--json", metavar="PATH", help="write raw results and medians as JSON")
@@ -629,7 +643,8 @@ def parent_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
 
     if a.list:
-        print("workloads:", ", ".join(W.WORKLOADS))
+        for suite, names in W.SUITES.items():
+            print(f"workloads ({suite}):", ", ".join(names))
         print("loops:", ", ".join(CORE_LOOPS + list(EXTRA_LOOPS)))
         return 0
     if a.repeat < 1:
@@ -653,7 +668,8 @@ def parent_main(argv: list[str]) -> int:
     if BASELINE not in loops:
         loops.insert(0, BASELINE)
         print(f"note: added {BASELINE} as the baseline for ratios", file=sys.stderr)
-    workloads = _select_workloads(a.workloads, list(W.WORKLOADS))
+    pool = list(W.WORKLOADS) if a.suite == "all" else W.SUITES[a.suite]
+    workloads = _select_workloads(a.workloads, pool)
 
     # Probe every loop once: availability, versions, compiled or not.
     infos: dict[str, dict[str, Any]] = {}
@@ -718,11 +734,13 @@ def parent_main(argv: list[str]) -> int:
                         lat = res["lateness_us"]
                         msg += f", lateness p50 {lat['p50']:.0f} us p99 {lat['p99']:.0f} us"
                     msg += f" ({res['seconds']:.2f} s)"
+                    if res.get("sockets_left_open"):
+                        msg += f", {res['sockets_left_open']} socket(s) left open"
                 else:
                     msg = f"{res.get('status', 'error').upper()}: {res.get('error')}"
                     if res.get("traceback"):
                         msg += "\n" + res["traceback"]
-                print(f"[{done}/{total}] {w:<20} {lp:<15} rep {rep + 1}: {msg}",
+                print(f"[{done}/{total}] {w:<21} {lp:<16} rep {rep + 1}: {msg}",
                       file=sys.stderr, flush=True)
 
     load_end = _loadavg()
