@@ -9,6 +9,37 @@ from nexusloop._core._wheel cimport TimerWheel
 cdef extern from "Python.h":
     int _enter_context "PyContext_Enter"(object ctx) except -1
     int _exit_context "PyContext_Exit"(object ctx) except -1
+    int _check_signals "PyErr_CheckSignals"() except -1
+
+from cpython.exc cimport PyErr_SetFromErrno
+from libc.errno cimport errno as _c_errno, EINTR as _EINTR
+from libc.math cimport ceil as _ceil
+
+
+cdef extern from "sys/epoll.h" nogil:
+    ctypedef union epoll_data_t:
+        void *ptr
+        int fd
+        unsigned int u32
+        unsigned long long u64
+    cdef struct epoll_event:
+        unsigned int events
+        epoll_data_t data
+    int _epoll_wait "epoll_wait"(int epfd, epoll_event *events, int maxevents, int timeout)
+
+
+# Ready fds taken per epoll_wait() (more stay ready for the next poll: epoll is level-triggered).
+cdef enum:
+    _MAX_EVENTS = 256
+
+
+cdef inline int _errno() noexcept nogil:
+    return _c_errno
+
+
+cdef inline int _raise_errno() except -1:
+    PyErr_SetFromErrno(OSError)
+    return -1
 
 
 cdef inline double _c_monotonic() noexcept:
@@ -17,7 +48,16 @@ cdef inline double _c_monotonic() noexcept:
     return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
 
 
+cdef int _POLLIN, _POLLOUT
+
 cdef object _caller_stack(int pure_depth)
+
+
+cdef class Watcher:
+    cdef public object _context
+
+    cpdef _read_ready(self)
+    cpdef _write_ready(self)
 
 
 cdef class LoopCore:
@@ -48,6 +88,8 @@ cdef class LoopCore:
     cdef public unsigned long long _stat_polls
     cdef public unsigned long long _stat_wakeups
     cdef public object _poller
+    cdef int _epfd
+    cdef epoll_event _events[_MAX_EVENTS]
     cdef public int _wake_rfd
     cdef public int _wake_wfd
 
@@ -70,8 +112,12 @@ cdef class LoopCore:
     cpdef _watch_write(self, int fd, watcher)
     cpdef bint _unwatch_read(self, int fd) except -1
     cpdef bint _unwatch_write(self, int fd) except -1
-    @cython.locals(mask=int, entry=object, readers=dict, writers=dict)
+    @cython.locals(count=int, i=int)
     cdef _poll(self, double timeout, bint park)
+    @cython.locals(ms=int, count=int, epfd=int, events="epoll_event *")
+    cdef int _epoll_wait(self, double timeout, bint park) except -1
+    @cython.locals(entry=object)
+    cdef _dispatch(self, int fd, int mask)
     cdef _run_watcher(self, watcher, bint writable)
     cpdef _drain_wakeups(self)
     cdef _drain_threadsafe(self)

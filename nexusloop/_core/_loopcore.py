@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import os
+import select as _select
 import threading
 import time as _time
 from asyncio.format_helpers import extract_stack as _extract_stack
@@ -75,6 +76,27 @@ def _caller_stack(pure_depth: int) -> Any:
     if cython.compiled:
         return _extract_stack(_getframe(0))
     return _extract_stack(_getframe(pure_depth + 1))
+
+
+class Watcher:
+    """Base class of the loop's own I/O objects (transports, listeners): readiness watchers.
+
+    A watcher registered with :meth:`LoopCore._watch_read` / :meth:`LoopCore._watch_write` has
+    its :meth:`_read_ready` / :meth:`_write_ready` called straight from the tick, inside its
+    ``_context``: compiled, that is a C call through the vtable, with no Handle and no queueing.
+    Objects that cannot derive from this class (Python classes with another layout, e.g.
+    subclasses of ``asyncio.DatagramTransport``) may still be watchers by having the same
+    three members; they are called through Python attribute lookup.
+    """
+
+    def __init__(self) -> None:
+        self._context: Any = None
+
+    def _read_ready(self) -> None:
+        """Called when the watched fd is readable."""
+
+    def _write_ready(self) -> None:
+        """Called when the watched fd is writable."""
 
 
 class LoopCore:
@@ -118,6 +140,11 @@ class LoopCore:
         self._stat_polls = 0
         self._stat_wakeups = 0
         self._poller: Any = new_poller()
+        # Compiled, with epoll, the tick calls epoll_wait() itself into an array of this object
+        # (no list of tuples built per poll); _epfd is -1 where that path does not apply.
+        self._epfd = -1
+        if cython.compiled and isinstance(self._poller, _select.epoll):
+            self._epfd = self._poller.fileno()
         if hasattr(os, "eventfd"):
             self._wake_rfd = self._wake_wfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         else:  # pragma: no cover - macOS
@@ -417,6 +444,15 @@ class LoopCore:
         """
         self._stat_polls += 1
         self._last_poll_tick = self._stat_ticks
+        if cython.compiled:
+            if self._epfd >= 0:
+                count = self._epoll_wait(timeout, park)
+                for i in range(count):
+                    self._dispatch(
+                        self._events[i].data.fd,  # type: ignore[attr-defined]
+                        self._events[i].events,  # type: ignore[attr-defined]
+                    )
+                return
         if park:
             self._parked = True
             try:
@@ -425,34 +461,58 @@ class LoopCore:
                 self._parked = False
         else:
             events = self._poller.poll(timeout)
-        if not events:
-            return
-        readers = self._readers
-        writers = self._writers
         for fd, mask in events:
-            if fd == self._wake_rfd:
-                self._drain_wakeups()
-                continue
-            if mask & ~_POLLOUT:
-                entry = readers.get(fd)
-                if entry is not None:
-                    if isinstance(entry, Handle):
-                        if entry._cancelled:
-                            self._remove_io(readers, fd)
-                        else:
-                            self._push(entry)
+            self._dispatch(fd, mask)
+
+    def _epoll_wait(self, timeout: float, park: bool) -> int:
+        """Compiled only: epoll_wait() into ``self._events``, without the GIL while waiting.
+
+        The timeout is rounded up to whole milliseconds, as ``select.epoll.poll`` rounds it,
+        so a timer is never seen before its deadline. EINTR runs the signal handlers (which may
+        raise) and counts as "nothing ready": the tick recomputes its timeout.
+        """
+        if timeout < 0:
+            ms = -1
+        else:
+            ms = int(_ceil(timeout * 1000.0))  # type: ignore[name-defined]  # noqa: F821 (.pxd)
+        epfd = self._epfd
+        events = self._events  # type: ignore[attr-defined]
+        if park:
+            self._parked = True
+        with cython.nogil:
+            count = _epoll_wait(epfd, events, _MAX_EVENTS, ms)  # type: ignore[name-defined]  # noqa: F821
+        self._parked = False
+        if count < 0:
+            if _errno() != _EINTR:  # type: ignore[name-defined]  # noqa: F821
+                _raise_errno()  # type: ignore[name-defined]  # noqa: F821
+            _check_signals()  # type: ignore[name-defined]  # noqa: F821
+            return 0
+        return count
+
+    def _dispatch(self, fd: int, mask: int) -> None:
+        if fd == self._wake_rfd:
+            self._drain_wakeups()
+            return
+        if mask & ~_POLLOUT:
+            entry = self._readers.get(fd)
+            if entry is not None:
+                if isinstance(entry, Handle):
+                    if entry._cancelled:
+                        self._remove_io(self._readers, fd)
                     else:
-                        self._run_watcher(entry, False)
-            if mask & ~_POLLIN:
-                entry = writers.get(fd)
-                if entry is not None:
-                    if isinstance(entry, Handle):
-                        if entry._cancelled:
-                            self._remove_io(writers, fd)
-                        else:
-                            self._push(entry)
+                        self._push(entry)
+                else:
+                    self._run_watcher(entry, False)
+        if mask & ~_POLLIN:
+            entry = self._writers.get(fd)
+            if entry is not None:
+                if isinstance(entry, Handle):
+                    if entry._cancelled:
+                        self._remove_io(self._writers, fd)
                     else:
-                        self._run_watcher(entry, True)
+                        self._push(entry)
+                else:
+                    self._run_watcher(entry, True)
 
     def _run_watcher(self, watcher: Any, writable: bool) -> None:
         context = watcher._context
@@ -460,7 +520,13 @@ class LoopCore:
             if cython.compiled:
                 _enter_context(context)  # type: ignore[name-defined]  # noqa: F821 (the .pxd)
                 try:
-                    if writable:
+                    if isinstance(watcher, Watcher):
+                        typed = cython.cast(Watcher, watcher)
+                        if writable:
+                            typed._write_ready()
+                        else:
+                            typed._read_ready()
+                    elif writable:
                         watcher._write_ready()
                     else:
                         watcher._read_ready()

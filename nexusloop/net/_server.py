@@ -34,6 +34,7 @@ import weakref
 from asyncio import base_events, constants, trsock
 from typing import Any
 
+from nexusloop._core._loopcore import Watcher
 from nexusloop.net._stream import SocketTransport
 
 __all__ = ["Server", "create_server", "create_unix_server"]
@@ -41,6 +42,7 @@ __all__ = ["Server", "create_server", "create_unix_server"]
 _logger = logging.getLogger("asyncio")
 _HAS_IPV6 = hasattr(socket, "AF_INET6")
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_CLEANUP_DEFAULT = sys.version_info >= (3, 13)
 
 if sys.version_info >= (3, 13):
     Server = base_events.Server
@@ -83,11 +85,10 @@ def check_no_tls(ssl: Any) -> None:
         )
 
 
-class _Listener:
+class _Listener(Watcher):
     """Readiness watcher of one listening socket: accepts and builds transports."""
 
-    __slots__ = ("_loop", "_sock", "_fd", "_protocol_factory", "_server", "_backlog", "_context",
-                 "_retry")
+    __slots__ = ("_loop", "_sock", "_fd", "_protocol_factory", "_server", "_backlog", "_retry")
 
     def __init__(self, loop: Any, sock: socket.socket, protocol_factory: Any, server: Any,
                  backlog: int) -> None:
@@ -356,13 +357,14 @@ async def create_unix_server(
     ssl_handshake_timeout: float | None = None,
     ssl_shutdown_timeout: float | None = None,
     start_serving: bool = True,
-    cleanup_socket: bool = True,
+    cleanup_socket: bool = _CLEANUP_DEFAULT,
 ) -> Any:
     """Create a Unix stream server on ``path`` (a file or, starting with NUL, abstract).
 
     A stale socket file at ``path`` is removed first, as asyncio does; with ``cleanup_socket``
-    (Python 3.13's option, honoured on every version) the file is removed when the server
-    closes, if it is still the one the server created.
+    (Python 3.13's option, accepted on every version) the file is removed when the server
+    closes, if it is still the one the server created. Its default follows the running Python,
+    as asyncio does: true from 3.13, false before (where asyncio never removes it).
     """
     _check_server_tls_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     if path is not None:

@@ -2,17 +2,24 @@
 
 What a transport is here
 ------------------------
-A :class:`SocketTransport` owns one connected, non-blocking stream socket and one protocol. It
-subclasses :class:`asyncio.Transport` (code checks ``isinstance(t, asyncio.Transport)``), holds
-the loop, and is a readiness *watcher* of the loop core: the transport registers itself with
-``loop._watch_read(fd, self)`` / ``loop._watch_write(fd, self)`` and the tick calls
-:meth:`_read_ready` / :meth:`_write_ready` directly, inside the transport's own
-``contextvars.Context`` (a copy taken at creation, as asyncio's callbacks run in a copy of the
-creator's context). No ``Handle`` is allocated and nothing is queued per readiness event.
+A transport owns one connected, non-blocking stream socket and one protocol. It is two objects:
 
-The module is compiled by Cython as an ordinary Python module (the class must stay an
-``asyncio.Transport`` subclass, which an extension type cannot be), and runs unchanged as
-Python with ``NEXUSLOOP_NO_EXTENSIONS=1``.
+* :class:`_StreamCore`, a compiled class (``_stream.pxd``) holding all the state and doing all
+  the I/O. It is a readiness *watcher* of the loop core (``_core._loopcore.Watcher``): it
+  registers itself with ``loop._watch_read(fd, self)`` / ``loop._watch_write(fd, self)`` and the
+  tick calls its ``_read_ready`` / ``_write_ready`` directly (a C call), inside the transport's
+  own ``contextvars.Context`` (a copy taken at creation, as asyncio's callbacks run in a copy of
+  the creator's context). No ``Handle`` is allocated and nothing is queued per readiness event.
+  Compiled, it calls ``recv``/``send`` on the file descriptor itself (no socket-method lookup,
+  no argument parsing) and receives into one static 256 KiB buffer, copied out at the received
+  size (no 256 KiB allocation per ``recv``).
+* :class:`SocketTransport`, the object protocols see: an :class:`asyncio.Transport` subclass
+  (code checks ``isinstance(t, asyncio.Transport)``, which an extension type cannot satisfy)
+  whose methods delegate to the core. ``write``, ``writelines`` and ``is_closing`` are bound to
+  the core's methods on the instance, so ``transport.write(data)`` is one C call.
+
+With ``NEXUSLOOP_NO_EXTENSIONS=1`` the same file runs as plain Python (the socket's own methods
+replace the raw syscalls).
 
 Writing
     ``write`` sends at once when nothing is buffered (one ``send`` syscall, no registration);
@@ -20,7 +27,8 @@ Writing
     ``bytearray``) and a write watcher is registered. Several buffered chunks leave in one
     ``sendmsg``. ``writelines`` hands all its chunks to one ``sendmsg``.
 Reading
-    ``recv(max_size)`` per readiness event into ``protocol.data_received``; for an
+    One ``recv`` per readiness event into the loop's 256 KiB receive buffer, copied out at the
+    received size for ``protocol.data_received``; for an
     :class:`asyncio.BufferedProtocol`, ``recv_into(protocol.get_buffer(-1))`` and
     ``buffer_updated(n)``: the bytes land straight in the protocol's buffer.
 Flow control
@@ -45,8 +53,8 @@ Lifecycle (who closes what, when ``connection_lost`` fires)
 
 Contract with the loop
     Calls ``loop._watch_read/_watch_write/_unwatch_read/_unwatch_write``, ``loop.call_soon``,
-    ``loop.call_exception_handler``, ``loop.create_future``, ``loop.get_debug`` and registers
-    itself in ``loop._transports[fd]`` (a ``WeakValueDictionary``: ``add_reader`` on a
+    ``loop.call_exception_handler``, ``loop.create_future``, ``loop._debug`` and registers the
+    transport in ``loop._transports[fd]`` (a ``WeakValueDictionary``: ``add_reader`` on a
     transport's fd raises ``RuntimeError`` as in asyncio). A server passed in gets
     ``server._attach(transport)`` at creation and ``server._detach(transport)`` after
     ``connection_lost``.
@@ -63,6 +71,13 @@ import warnings
 from asyncio import constants, protocols, trsock
 from typing import Any
 
+try:
+    import cython
+except ImportError:  # pragma: no cover
+    from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
+
+from nexusloop._core._loopcore import Watcher
+
 __all__ = ["SocketTransport"]
 
 _logger = logging.getLogger("asyncio")
@@ -72,11 +87,13 @@ try:
 except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
     _IOV_MAX = 16
 
+_MAX_SIZE = 256 * 1024  # bytes asked of recv() per readiness event, as asyncio
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
 _FATAL = (SystemExit, KeyboardInterrupt)
 _CONNLOST_WARN = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 _INET = (socket.AF_INET, socket.AF_INET6)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 _copy_context = contextvars.copy_context
 
 
@@ -86,67 +103,24 @@ def _set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class SocketTransport(asyncio.Transport):
-    """Transport over a connected stream socket (TCP or Unix); see the module docstring."""
+def _not_bytes(data: Any) -> TypeError:
+    return TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
 
-    __slots__ = (
-        "__weakref__",
-        "_loop",
-        "_sock",
-        "_sock_fd",
-        "_protocol",
-        "_protocol_connected",
-        "_buffered",
-        "_server",
-        "_context",
-        "_buffer",
-        "_buffer_size",
-        "_conn_lost",
-        "_closing",
-        "_paused",
-        "_eof",
-        "_reading",
-        "_writing",
-        "_empty_waiter",
-        "_protocol_paused",
-        "_high_water",
-        "_low_water",
-    )
 
-    max_size = 256 * 1024  # bytes asked of recv() per readiness event, as asyncio
-    _start_tls_compatible = True
-    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+class _StreamCore(Watcher):
+    """The compiled state and I/O of one stream transport (see the module docstring)."""
 
-    def __init__(
-        self,
-        loop: Any,
-        sock: socket.socket,
-        protocol: asyncio.BaseProtocol,
-        waiter: asyncio.Future[Any] | None = None,
-        extra: dict[str, Any] | None = None,
-        server: Any = None,
-    ) -> None:
-        super().__init__(extra)
-        self._sock = None  # set last: __del__ must see a half-built transport as closed
+    def __init__(self, transport: Any, loop: Any, sock: socket.socket, protocol: Any,
+                 server: Any) -> None:
+        self._transport = transport
         self._loop = loop
         self._context = _copy_context()
-        info = self._extra
-        info["socket"] = trsock.TransportSocket(sock)
-        try:
-            info["sockname"] = sock.getsockname()
-        except OSError:
-            info["sockname"] = None
-        if "peername" not in info:
-            try:
-                info["peername"] = sock.getpeername()
-            except OSError:
-                info["peername"] = None
-        self._sock_fd = sock.fileno()
+        self._sock = sock
+        self._fd = sock.fileno()
         self._protocol_connected = False
         self._buffered = False
-        self.set_protocol(protocol)
         self._server = server
-        self._buffer: collections.deque[Any] = collections.deque()
+        self._buffer = collections.deque()
         self._buffer_size = 0
         self._conn_lost = 0
         self._closing = False
@@ -154,21 +128,16 @@ class SocketTransport(asyncio.Transport):
         self._eof = False
         self._reading = False
         self._writing = False
-        self._empty_waiter: asyncio.Future[Any] | None = None
+        self._empty_waiter = None
         self._protocol_paused = False
         self._high_water = 64 * 1024
         self._low_water = 16 * 1024
-        _set_nodelay(sock)
-        self._sock = sock
-        if server is not None:
-            server._attach(self)
-        loop._transports[self._sock_fd] = self
-        # connection_made, then reading, then the waiter, in the next tick (asyncio's order).
-        loop.call_soon(self._start, waiter, context=self._context)
+        self.set_protocol(protocol)
 
     def _start(self, waiter: asyncio.Future[Any] | None) -> None:
+        # connection_made, then reading, then the waiter: asyncio's order, in one callback.
         try:
-            self._protocol.connection_made(self)
+            self._protocol.connection_made(self._transport)
         except _FATAL:
             raise
         except BaseException as exc:
@@ -176,79 +145,48 @@ class SocketTransport(asyncio.Transport):
                 {
                     "message": "Exception in callback protocol.connection_made()",
                     "exception": exc,
-                    "transport": self,
+                    "transport": self._transport,
                     "protocol": self._protocol,
                 }
             )
         if not self._closing and not self._paused:
-            self._loop._watch_read(self._sock_fd, self)
+            self._loop._watch_read(self._fd, self)
             self._reading = True
         if waiter is not None and not waiter.cancelled():
             waiter.set_result(None)
 
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._sock is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._sock_fd}")
-        if self._loop is not None and not self._loop.is_closed():
-            info.append("read=polling" if self._reading else "read=idle")
-            state = "polling" if self._writing else "idle"
-            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
-        return "<{}>".format(" ".join(info))
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        sock = self._sock
-        if sock is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            sock.close()
-            self._sock = None
-            server = self._server
-            if server is not None:
-                server._detach(self)
-                self._server = None
-
-    # ------------------------------------------------------------- protocol
-
     def set_protocol(self, protocol: Any) -> None:
         self._buffered = isinstance(protocol, protocols.BufferedProtocol)
+        self._data_received = None if self._buffered else protocol.data_received
         self._protocol = protocol
         self._protocol_connected = True
-
-    def get_protocol(self) -> Any:
-        return self._protocol
 
     def is_closing(self) -> bool:
         return self._closing
 
     # -------------------------------------------------------------- reading
 
-    def is_reading(self) -> bool:
-        return not self._closing and not self._paused
-
     def pause_reading(self) -> None:
         if self._closing or self._paused:
             return
         self._paused = True
         self._stop_reading()
-        if self._loop.get_debug():
-            _logger.debug("%r pauses reading", self)
+        if self._loop._debug:
+            _logger.debug("%r pauses reading", self._transport)
 
     def resume_reading(self) -> None:
         if self._closing or not self._paused:
             return
         self._paused = False
-        self._loop._watch_read(self._sock_fd, self)
+        self._loop._watch_read(self._fd, self)
         self._reading = True
-        if self._loop.get_debug():
-            _logger.debug("%r resumes reading", self)
+        if self._loop._debug:
+            _logger.debug("%r resumes reading", self._transport)
 
     def _stop_reading(self) -> None:
         if self._reading:
             self._reading = False
-            self._loop._unwatch_read(self._sock_fd)
+            self._loop._unwatch_read(self._fd)
 
     def _read_ready(self) -> None:
         if self._conn_lost:
@@ -257,7 +195,10 @@ class SocketTransport(asyncio.Transport):
             self._read_into_buffer()
             return
         try:
-            data = self._sock.recv(self.max_size)
+            if cython.compiled:
+                data = _recv_bytes(self._fd)  # type: ignore[name-defined]  # noqa: F821 (.pxd)
+            else:
+                data = self._sock.recv(_MAX_SIZE)
         except _WOULD_BLOCK:
             return
         except _FATAL:
@@ -269,7 +210,7 @@ class SocketTransport(asyncio.Transport):
             self._read_eof()
             return
         try:
-            self._protocol.data_received(data)
+            self._data_received(data)
         except _FATAL:
             raise
         except BaseException as exc:
@@ -306,8 +247,8 @@ class SocketTransport(asyncio.Transport):
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
 
     def _read_eof(self) -> None:
-        if self._loop.get_debug():
-            _logger.debug("%r received EOF", self)
+        if self._loop._debug:
+            _logger.debug("%r received EOF", self._transport)
         try:
             keep_open = self._protocol.eof_received()
         except _FATAL:
@@ -324,10 +265,8 @@ class SocketTransport(asyncio.Transport):
     # -------------------------------------------------------------- writing
 
     def write(self, data: Any) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(
-                f"data argument must be a bytes-like object, not {type(data).__name__!r}"
-            )
+        if not isinstance(data, _BYTES_LIKE):
+            raise _not_bytes(data)
         if self._eof:
             raise RuntimeError("Cannot call write() after write_eof()")
         if self._empty_waiter is not None:
@@ -342,7 +281,10 @@ class SocketTransport(asyncio.Transport):
         if not self._buffer_size:
             # Nothing queued: try the kernel first.
             try:
-                n = self._sock.send(data)
+                if cython.compiled:
+                    n = _send_buffer(self._fd, data)  # type: ignore[name-defined]  # noqa: F821
+                else:
+                    n = self._sock.send(data)
             except _WOULD_BLOCK:
                 n = 0
             except _FATAL:
@@ -350,10 +292,15 @@ class SocketTransport(asyncio.Transport):
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal write error on socket transport")
                 return
-            if n == len(data):
-                return
-            data = memoryview(data).cast("B")[n:]
-            self._loop._watch_write(self._sock_fd, self)
+            if type(data) is bytes:
+                if n == len(data):
+                    return
+            else:
+                data = memoryview(data).cast("B")
+                if n == len(data):
+                    return
+            data = memoryview(data)[n:]
+            self._loop._watch_write(self._fd, self)
             self._writing = True
         chunk = bytes(data)  # the caller may reuse its buffer once write() returns
         self._buffer.append(chunk)
@@ -369,23 +316,22 @@ class SocketTransport(asyncio.Transport):
             for data in list_of_data:
                 self.write(data)  # asyncio's accounting of writes after connection loss
             return
-        buffer = self._buffer
+        chunks = []
         added = 0
         for data in list_of_data:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(
-                    f"data argument must be a bytes-like object, not {type(data).__name__!r}"
-                )
+            if not isinstance(data, _BYTES_LIKE):
+                raise _not_bytes(data)
             chunk = bytes(data)
             if chunk:
-                buffer.append(chunk)
+                chunks.append(chunk)
                 added += len(chunk)
         if not added:
             return
+        self._buffer.extend(chunks)
         self._buffer_size += added
         self._flush()
         if self._buffer_size and not self._writing and self._sock is not None:
-            self._loop._watch_write(self._sock_fd, self)
+            self._loop._watch_write(self._fd, self)
             self._writing = True
         self._maybe_pause_protocol()
 
@@ -413,8 +359,9 @@ class SocketTransport(asyncio.Transport):
             buffer.clear()
             self._buffer_size = 0
             self._fatal_error(exc, "Fatal write error on socket transport")
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_exception(exc)
+            waiter = self._empty_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(exc)
             return
         self._buffer_size -= n
         while n:
@@ -429,8 +376,9 @@ class SocketTransport(asyncio.Transport):
         self._maybe_resume_protocol()  # may write more
         if not self._buffer_size:
             self._stop_writing()
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_result(None)
+            waiter = self._empty_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
             if self._closing:
                 self._call_connection_lost(None)
             elif self._eof:
@@ -439,7 +387,7 @@ class SocketTransport(asyncio.Transport):
     def _stop_writing(self) -> None:
         if self._writing:
             self._writing = False
-            self._loop._unwatch_write(self._sock_fd)
+            self._loop._unwatch_write(self._fd)
 
     def write_eof(self) -> None:
         if self._closing or self._eof:
@@ -448,18 +396,9 @@ class SocketTransport(asyncio.Transport):
         if not self._buffer_size:
             self._sock.shutdown(socket.SHUT_WR)
 
-    def can_write_eof(self) -> bool:
-        return True
-
     # --------------------------------------------------------- flow control
 
-    def get_write_buffer_size(self) -> int:
-        return self._buffer_size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+    def set_write_buffer_limits(self, high: Any = None, low: Any = None) -> None:
         if high is None:
             high = 64 * 1024 if low is None else 4 * low
         if low is None:
@@ -483,7 +422,7 @@ class SocketTransport(asyncio.Transport):
                 {
                     "message": "protocol.pause_writing() failed",
                     "exception": exc,
-                    "transport": self,
+                    "transport": self._transport,
                     "protocol": self._protocol,
                 }
             )
@@ -500,7 +439,7 @@ class SocketTransport(asyncio.Transport):
                     {
                         "message": "protocol.resume_writing() failed",
                         "exception": exc,
-                        "transport": self,
+                        "transport": self._transport,
                         "protocol": self._protocol,
                     }
                 )
@@ -517,19 +456,16 @@ class SocketTransport(asyncio.Transport):
             self._stop_writing()
             self._loop.call_soon(self._call_connection_lost, None, context=self._context)
 
-    def abort(self) -> None:
-        self._force_close(None)
-
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+    def _fatal_error(self, exc: BaseException, message: str) -> None:
         if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                _logger.debug("%r: %s", self, message, exc_info=True)
+            if self._loop._debug:
+                _logger.debug("%r: %s", self._transport, message, exc_info=True)
         else:
             self._loop.call_exception_handler(
                 {
                     "message": message,
                     "exception": exc,
-                    "transport": self,
+                    "transport": self._transport,
                     "protocol": self._protocol,
                 }
             )
@@ -542,8 +478,7 @@ class SocketTransport(asyncio.Transport):
             self._buffer.clear()
             self._buffer_size = 0
         self._stop_writing()
-        if not self._closing:
-            self._closing = True
+        self._closing = True
         self._stop_reading()
         self._conn_lost += 1
         self._loop.call_soon(self._call_connection_lost, exc, context=self._context)
@@ -558,24 +493,155 @@ class SocketTransport(asyncio.Transport):
             self._sock.close()
             self._sock = None
             self._protocol = None
-            self._loop = None
+            self._data_received = None
             server = self._server
             if server is not None:
-                server._detach(self)
                 self._server = None
+                server._detach(self._transport)
             waiter = self._empty_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_exception(ConnectionError("Connection is closed by peer"))
+            self._transport = None  # the transport refers to this core, not the reverse now
+
+
+class SocketTransport(asyncio.Transport):
+    """Transport over a connected stream socket (TCP or Unix); see the module docstring.
+
+    Created by the loop (``create_connection``, servers, ...), never by user code.
+    """
+
+    max_size = _MAX_SIZE
+    _start_tls_compatible = True
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+    _core: Any = None  # __del__ must work on a half-built transport
+
+    def __init__(
+        self,
+        loop: Any,
+        sock: socket.socket,
+        protocol: Any,
+        waiter: asyncio.Future[Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+    ) -> None:
+        super().__init__(extra)
+        info = self._extra
+        info["socket"] = trsock.TransportSocket(sock)
+        try:
+            info["sockname"] = sock.getsockname()
+        except OSError:
+            info["sockname"] = None
+        if "peername" not in info:
+            try:
+                info["peername"] = sock.getpeername()
+            except OSError:
+                info["peername"] = None
+        _set_nodelay(sock)
+        self._loop = loop
+        core = _StreamCore(self, loop, sock, protocol, server)
+        self._core = core
+        # The hot methods, bound on the instance: transport.write(data) is one call into the
+        # compiled core instead of a Python method that delegates.
+        self.write = core.write  # type: ignore[method-assign]
+        self.writelines = core.writelines  # type: ignore[method-assign]
+        self.is_closing = core.is_closing  # type: ignore[method-assign]
+        if server is not None:
+            server._attach(self)
+        loop._transports[core._fd] = self
+        loop.call_soon(core._start, waiter, context=core._context)
+
+    def __repr__(self) -> str:
+        core = self._core
+        info = [self.__class__.__name__]
+        if core is None or core._sock is None:
+            info.append("closed")
+        elif core._closing:
+            info.append("closing")
+        if core is not None:
+            info.append(f"fd={core._fd}")
+            if not self._loop.is_closed():
+                info.append("read=polling" if core._reading else "read=idle")
+                state = "polling" if core._writing else "idle"
+                info.append(f"write=<{state}, bufsize={core._buffer_size}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        core = self._core
+        if core is not None and core._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            core._sock.close()
+            core._sock = None
+            server = core._server
+            if server is not None:
+                core._server = None
+                server._detach(self)
+
+    @property
+    def _sock(self) -> socket.socket | None:
+        return self._core._sock  # type: ignore[no-any-return]
+
+    @property
+    def _sock_fd(self) -> int:
+        return self._core._fd  # type: ignore[no-any-return]
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._core.set_protocol(protocol)
+
+    def get_protocol(self) -> Any:
+        return self._core._protocol
+
+    def is_closing(self) -> bool:  # replaced per instance by the core's method (see __init__)
+        return self._core._closing  # type: ignore[no-any-return]
+
+    def is_reading(self) -> bool:
+        core = self._core
+        return not core._closing and not core._paused
+
+    def pause_reading(self) -> None:
+        self._core.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._core.resume_reading()
+
+    def write(self, data: Any) -> None:  # replaced per instance (see __init__)
+        self._core.write(data)
+
+    def writelines(self, list_of_data: Any) -> None:  # replaced per instance (see __init__)
+        self._core.writelines(list_of_data)
+
+    def write_eof(self) -> None:
+        self._core.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        return self._core._buffer_size  # type: ignore[no-any-return]
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        core = self._core
+        return (core._low_water, core._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._core.set_write_buffer_limits(high, low)
+
+    def close(self) -> None:
+        self._core.close()
+
+    def abort(self) -> None:
+        self._core._force_close(None)
 
     # ------------------------------------------- sendfile (loop.sendfile's contract)
 
     def _make_empty_waiter(self) -> asyncio.Future[Any]:
-        if self._empty_waiter is not None:
+        core = self._core
+        if core._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
-        self._empty_waiter = self._loop.create_future()
-        if not self._buffer_size:
-            self._empty_waiter.set_result(None)
-        return self._empty_waiter
+        waiter = self._loop.create_future()
+        core._empty_waiter = waiter
+        if not core._buffer_size:
+            waiter.set_result(None)
+        return waiter
 
     def _reset_empty_waiter(self) -> None:
-        self._empty_waiter = None
+        self._core._empty_waiter = None
