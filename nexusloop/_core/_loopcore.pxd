@@ -108,6 +108,7 @@ cdef class LoopCore:
     @cython.locals(old=object, had=int)
     cdef _set_io(self, dict table, int fileno, entry)
     cdef bint _remove_io(self, dict table, fd) except -1
+    cdef bint _remove_fd(self, dict table, int fileno) except -1
     cpdef _watch_read(self, int fd, watcher)
     cpdef _watch_write(self, int fd, watcher)
     cpdef bint _unwatch_read(self, int fd) except -1

@@ -39,6 +39,7 @@ from __future__ import annotations
 import collections
 import os
 import select as _select
+from asyncio.futures import Future as _Future
 import threading
 import time as _time
 from asyncio.format_helpers import extract_stack as _extract_stack
@@ -165,6 +166,14 @@ class LoopCore:
         if cython.compiled:
             return _c_monotonic()  # type: ignore[name-defined]  # noqa: F821 (from the .pxd)
         return _monotonic()
+
+    def get_debug(self) -> bool:
+        """Whether the loop is in debug mode (asyncio's futures ask at every creation)."""
+        return self._debug
+
+    def create_future(self) -> Any:
+        """Create an ``asyncio.Future`` attached to the loop."""
+        return _Future(loop=self)
 
     def event_time(self) -> float:
         """The time captured at the start of the current tick (no clock read)."""
@@ -378,6 +387,9 @@ class LoopCore:
         fileno = _fileobj_to_fd(fd)
         if self._debug:
             self._check_thread()
+        return self._remove_fd(table, fileno)
+
+    def _remove_fd(self, table: dict, fileno: int) -> bool:
         old = table.get(fileno)
         if old is None:
             return False
@@ -406,11 +418,15 @@ class LoopCore:
 
     def _unwatch_read(self, fd: int) -> bool:
         """Stop watching ``fd`` for reading (a Handle or a watcher); True if it was watched."""
-        return self._remove_io(self._readers, fd)
+        if self._closed:
+            return False
+        return self._remove_fd(self._readers, fd)
 
     def _unwatch_write(self, fd: int) -> bool:
         """Stop watching ``fd`` for writing; True if it was watched."""
-        return self._remove_io(self._writers, fd)
+        if self._closed:
+            return False
+        return self._remove_fd(self._writers, fd)
 
     def _add_reader(self, fd: Any, callback: Any, *args: Any) -> Handle:
         """Like :meth:`add_reader`, returning the registered handle (as asyncio's selector loop)."""

@@ -11,14 +11,19 @@ into one ``OSError`` otherwise. The connected socket becomes a
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import socket
 from asyncio import base_events, staggered
 from typing import Any
 
+from nexusloop._core._loopcore import Watcher
 from nexusloop.net._server import check_no_tls, resolve
 from nexusloop.net._stream import SocketTransport
+
+_WOULD_BLOCK = (BlockingIOError, InterruptedError)
+_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
 
 __all__ = ["connect_accepted_socket", "create_connection", "create_unix_connection"]
 
@@ -39,9 +44,11 @@ def _check_client_tls_args(
     return server_hostname
 
 
-async def make_transport(loop: Any, sock: socket.socket, protocol_factory: Any) -> Any:
+async def make_transport(loop: Any, sock: socket.socket, protocol_factory: Any, host: Any = None,
+                         port: Any = None) -> Any:
     """Wrap the connected ``sock``; return ``(transport, protocol)`` after connection_made."""
-    sock.setblocking(False)
+    if sock.gettimeout() != 0:  # sockets made here are non-blocking already: no extra ioctl
+        sock.setblocking(False)
     protocol = protocol_factory()
     waiter = loop.create_future()
     transport = SocketTransport(loop, sock, protocol, waiter)
@@ -50,7 +57,93 @@ async def make_transport(loop: Any, sock: socket.socket, protocol_factory: Any) 
     except BaseException:
         transport.close()
         raise
+    if loop._debug:
+        base_events.logger.debug("%r connected to %s:%r: (%r, %r)",
+                                 transport.get_extra_info("socket"), host, port, transport, protocol)
     return transport, protocol
+
+
+class _Connector(Watcher):
+    """A client connection on its way: the connect in progress, then the transport.
+
+    While the non-blocking ``connect()`` is in progress the connector watches the socket for
+    writability (the connect finished; ``SO_ERROR`` says how). Once connected it creates the
+    protocol and the transport at once, so the caller waits only once: ``waiter`` is resolved
+    by the transport after ``connection_made`` (asyncio suspends the caller twice).
+    """
+
+    __slots__ = ("_loop", "_sock", "_fd", "_waiter", "_address", "_protocol_factory",
+                 "transport", "protocol")
+
+    def __init__(self, loop: Any, sock: socket.socket, waiter: Any, address: Any,
+                 protocol_factory: Any) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._waiter = waiter
+        self._address = address
+        self._protocol_factory = protocol_factory
+        self._context = contextvars.copy_context()
+        self.transport: Any = None
+        self.protocol: Any = None
+
+    def connect(self) -> None:
+        try:
+            self._sock.connect(self._address)
+        except _WOULD_BLOCK:
+            self._loop._watch_write(self._fd, self)
+        else:
+            self._connected()
+
+    def _write_ready(self) -> None:
+        self._loop._unwatch_write(self._fd)
+        if self._waiter.done():
+            return
+        try:
+            err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError as exc:
+            self._waiter.set_exception(exc)
+            return
+        if err == 0:
+            self._connected()
+        else:
+            self._waiter.set_exception(OSError(err, f"Connect call failed {self._address}"))
+
+    def _connected(self) -> None:
+        try:
+            self.protocol = self._protocol_factory()
+            self.transport = SocketTransport(self._loop, self._sock, self.protocol, self._waiter)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._waiter.set_exception(exc)
+
+    def abandon(self) -> None:
+        """The caller stopped waiting (error or cancellation): release what was made."""
+        if self.transport is not None:
+            self.transport.close()
+        else:
+            self._loop._unwatch_write(self._fd)
+            self._sock.close()
+
+
+async def _open_connection(loop: Any, addr_info: Any, protocol_factory: Any) -> Any:
+    """Connect to one resolved address and wrap the socket; ``(transport, protocol)``."""
+    family, type_, proto, _, address = addr_info
+    sock = socket.socket(family, type_ | _NONBLOCK, proto)  # non-blocking from the start
+    waiter = loop.create_future()
+    connector = _Connector(loop, sock, waiter, address, protocol_factory)
+    try:
+        if not _NONBLOCK:
+            sock.setblocking(False)
+        connector.connect()
+        await waiter
+    except BaseException:
+        connector.abandon()
+        raise
+    finally:
+        waiter = None  # the exception's traceback must not keep a cycle through it
+    return connector.transport, connector.protocol
 
 
 async def _connect_sock(
@@ -141,6 +234,17 @@ async def create_connection(
     if host is not None or port is not None:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
+        if local_addr is None and happy_eyeballs_delay is None and not all_errors:
+            # The common case, a numeric address: no resolver, one attempt, one coroutine.
+            info = base_events._ipaddr_info(host, port, family, socket.SOCK_STREAM, proto)
+            if info is not None:
+                check_no_tls(ssl)
+                transport, protocol = await _open_connection(loop, info, protocol_factory)
+                if loop._debug:
+                    base_events.logger.debug("%r connected to %s:%r: (%r, %r)",
+                                             transport.get_extra_info("socket"), host, port,
+                                             transport, protocol)
+                return transport, protocol
         infos = await resolve(loop, (host, port), family=family, type=socket.SOCK_STREAM,
                               proto=proto, flags=flags)
         if not infos:
@@ -187,11 +291,7 @@ async def create_connection(
         if host is not None or port is not None:
             sock.close()
         raise
-    transport, protocol = await make_transport(loop, sock, protocol_factory)
-    if loop._debug:
-        base_events.logger.debug("%r connected to %s:%r: (%r, %r)",
-                                 transport.get_extra_info("socket"), host, port, transport, protocol)
-    return transport, protocol
+    return await make_transport(loop, sock, protocol_factory, host, port)
 
 
 async def create_unix_connection(

@@ -28,6 +28,7 @@ import itertools
 import logging
 import os
 import socket
+import _socket
 import stat
 import sys
 import weakref
@@ -88,7 +89,8 @@ def check_no_tls(ssl: Any) -> None:
 class _Listener(Watcher):
     """Readiness watcher of one listening socket: accepts and builds transports."""
 
-    __slots__ = ("_loop", "_sock", "_fd", "_protocol_factory", "_server", "_backlog", "_retry")
+    __slots__ = ("_loop", "_sock", "_fd", "_protocol_factory", "_server", "_backlog", "_retry",
+                 "_family", "_type", "_proto")
 
     def __init__(self, loop: Any, sock: socket.socket, protocol_factory: Any, server: Any,
                  backlog: int) -> None:
@@ -100,6 +102,11 @@ class _Listener(Watcher):
         self._backlog = backlog
         self._context = contextvars.copy_context()
         self._retry: Any = None
+        # What socket.accept() would pass to socket.socket(), read once as plain ints (the
+        # socket's own properties convert to IntEnum on every access).
+        self._family = _socket.socket.family.__get__(sock)
+        self._type = _socket.socket.type.__get__(sock)
+        self._proto = sock.proto
 
     def __repr__(self) -> str:
         return f"<nexusloop listener fd={self._fd} server={self._server!r}>"
@@ -109,7 +116,8 @@ class _Listener(Watcher):
         loop = self._loop
         for _ in range(self._backlog):
             try:
-                conn, addr = sock.accept()
+                fd, addr = sock._accept()
+                conn = socket.socket(self._family, self._type, self._proto, fileno=fd)
                 conn.setblocking(False)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return  # the accept queue is empty

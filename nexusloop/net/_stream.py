@@ -48,6 +48,9 @@ Lifecycle (who closes what, when ``connection_lost`` fires)
       the socket is closed and the transport drops its loop, protocol and server.
     * ``eof_received()`` returning true keeps the transport open for writing (reading stops);
       otherwise the transport closes itself.
+    * ``get_extra_info('socket' / 'sockname' / 'peername')`` are read on first request, not
+      at creation (asyncio reads them eagerly): asked for the first time after the transport
+      closed, the addresses are ``None``.
     * A transport that is garbage-collected unclosed warns (``ResourceWarning``) and closes its
       socket.
 
@@ -67,6 +70,7 @@ import contextvars
 import logging
 import os
 import socket
+import _socket
 import warnings
 from asyncio import constants, protocols, trsock
 from typing import Any
@@ -92,14 +96,24 @@ _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
 _FATAL = (SystemExit, KeyboardInterrupt)
 _CONNLOST_WARN = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
-_INET = (socket.AF_INET, socket.AF_INET6)
+_INET = (int(socket.AF_INET), int(socket.AF_INET6))
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 _copy_context = contextvars.copy_context
 
 
+# socket.socket's family/type properties convert to IntEnum on every access (slow enough to
+# show in a connection's profile); the C-level getters of _socket.socket return the plain ints.
+_raw_family = _socket.socket.family.__get__
+_raw_type = _socket.socket.type.__get__
+
+
 def _set_nodelay(sock: socket.socket) -> None:
     # As asyncio: small writes leave at once instead of waiting for the peer's ACK.
-    if sock.family in _INET and sock.type == socket.SOCK_STREAM and sock.proto == socket.IPPROTO_TCP:
+    if (
+        _raw_family(sock) in _INET
+        and _raw_type(sock) == socket.SOCK_STREAM
+        and sock.proto == socket.IPPROTO_TCP
+    ):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
@@ -525,17 +539,7 @@ class SocketTransport(asyncio.Transport):
         server: Any = None,
     ) -> None:
         super().__init__(extra)
-        info = self._extra
-        info["socket"] = trsock.TransportSocket(sock)
-        try:
-            info["sockname"] = sock.getsockname()
-        except OSError:
-            info["sockname"] = None
-        if "peername" not in info:
-            try:
-                info["peername"] = sock.getpeername()
-            except OSError:
-                info["peername"] = None
+        self._socket = sock  # for get_extra_info, which reads socket/sockname/peername lazily
         _set_nodelay(sock)
         self._loop = loop
         core = _StreamCore(self, loop, sock, protocol, server)
@@ -575,6 +579,30 @@ class SocketTransport(asyncio.Transport):
             if server is not None:
                 core._server = None
                 server._detach(self)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """asyncio's transport information: ``socket``, ``sockname``, ``peername``, ...
+
+        Unlike asyncio, the socket's addresses are read on first request (two system calls
+        saved per connection when nobody asks); asked for the first time after the transport
+        closed, they are ``None``.
+        """
+        extra = self._extra
+        if name in extra:
+            return extra[name]
+        if name == "socket":
+            value: Any = trsock.TransportSocket(self._socket)
+        elif name == "sockname" or name == "peername":
+            if self._core._sock is None:
+                return None
+            try:
+                value = getattr(self._socket, "get" + name)()
+            except OSError:
+                value = None
+        else:
+            return default
+        extra[name] = value
+        return value
 
     @property
     def _sock(self) -> socket.socket | None:
