@@ -39,10 +39,10 @@ from __future__ import annotations
 import collections
 import os
 import select as _select
-from asyncio.futures import Future as _Future
 import threading
 import time as _time
 from asyncio.format_helpers import extract_stack as _extract_stack
+from asyncio.futures import Future as _Future
 from sys import _getframe
 from typing import Any
 
@@ -173,7 +173,7 @@ class LoopCore:
 
     def create_future(self) -> Any:
         """Create an ``asyncio.Future`` attached to the loop."""
-        return _Future(loop=self)
+        return _Future(loop=self)  # type: ignore[arg-type]  # Loop is the AbstractEventLoop
 
     def event_time(self) -> float:
         """The time captured at the start of the current tick (no clock read)."""

@@ -1,7 +1,7 @@
 # Augmenting declarations for _stream.py (see that module's docstring).
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.exc cimport PyErr_SetFromErrno
 
 from nexusloop._core._loopcore cimport LoopCore, Watcher
@@ -27,6 +27,18 @@ cdef inline object _recv_bytes(int fd):
     if n < 0:
         PyErr_SetFromErrno(OSError)
     return PyBytes_FromStringAndSize(_RECV_BUF, n)
+
+
+cdef inline Py_ssize_t _recv_into(int fd, object buf) except -1:
+    """recv() on ``fd`` into the writable buffer ``buf``; the number of bytes received."""
+    cdef Py_buffer view
+    cdef ssize_t n
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    n = _c_recv(fd, view.buf, view.len, 0)
+    PyBuffer_Release(&view)
+    if n < 0:
+        PyErr_SetFromErrno(OSError)
+    return n
 
 
 cdef inline Py_ssize_t _send_buffer(int fd, object data) except -1:

@@ -64,13 +64,13 @@ Contract with the loop
 """
 from __future__ import annotations
 
+import _socket
 import asyncio
 import collections
 import contextvars
 import logging
 import os
 import socket
-import _socket
 import warnings
 from asyncio import constants, protocols, trsock
 from typing import Any
@@ -134,7 +134,7 @@ class _StreamCore(Watcher):
         self._protocol_connected = False
         self._buffered = False
         self._server = server
-        self._buffer = collections.deque()
+        self._buffer: collections.deque[Any] = collections.deque()
         self._buffer_size = 0
         self._conn_lost = 0
         self._closing = False
@@ -224,7 +224,7 @@ class _StreamCore(Watcher):
             self._read_eof()
             return
         try:
-            self._data_received(data)
+            self._data_received(data)  # type: ignore[misc]  # set with the protocol
         except _FATAL:
             raise
         except BaseException as exc:
@@ -242,7 +242,10 @@ class _StreamCore(Watcher):
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
         try:
-            nbytes = self._sock.recv_into(buf)
+            if cython.compiled:
+                nbytes = _recv_into(self._fd, buf)  # type: ignore[name-defined]  # noqa: F821
+            else:
+                nbytes = self._sock.recv_into(buf)
         except _WOULD_BLOCK:
             return
         except _FATAL:
@@ -505,7 +508,7 @@ class _StreamCore(Watcher):
                 self._protocol.connection_lost(exc)
         finally:
             self._sock.close()
-            self._sock = None
+            self._sock = None  # type: ignore[assignment]
             self._protocol = None
             self._data_received = None
             server = self._server
@@ -587,7 +590,7 @@ class SocketTransport(asyncio.Transport):
         saved per connection when nobody asks); asked for the first time after the transport
         closed, they are ``None``.
         """
-        extra = self._extra
+        extra = self._extra  # type: ignore[attr-defined]  # asyncio.BaseTransport's slot
         if name in extra:
             return extra[name]
         if name == "socket":
