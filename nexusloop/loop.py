@@ -203,7 +203,9 @@ class Loop(  # type: ignore[misc]
                 task = self._task_factory(self, coro)
             else:
                 task = self._task_factory(self, coro, context=context)
-            tasks._set_task_name(task, name)
+            if name is not None:
+                # asyncio.tasks._set_task_name is gone in Python 3.13; 3.13 calls set_name.
+                task.set_name(name)
         return task
 
     def set_task_factory(self, factory: Callable[..., Any] | None) -> None:
