@@ -9,6 +9,7 @@ Quick start::
 
     nexusloop.run(main())                     # like asyncio.run, on nexusloop
     # or: asyncio.Runner(loop_factory=nexusloop.new_event_loop)
+    nexusloop.run(main(), tasks_per_cycle=32)  # runtime options: see nexusloop.LoopOptions
 
 The loop is imported lazily on first use, so ``import nexusloop.world`` or
 ``import nexusloop.channels`` does not pay for (or depend on) the event loop.
@@ -20,7 +21,15 @@ from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-__all__ = ["EventLoopPolicy", "Loop", "install", "new_event_loop", "run", "__version__"]
+__all__ = [
+    "EventLoopPolicy",
+    "Loop",
+    "LoopOptions",
+    "install",
+    "new_event_loop",
+    "run",
+    "__version__",
+]
 
 _LAZY = {
     "EventLoopPolicy": "nexusloop._entry",
@@ -28,10 +37,12 @@ _LAZY = {
     "new_event_loop": "nexusloop._entry",
     "run": "nexusloop._entry",
     "Loop": "nexusloop.loop",
+    "LoopOptions": "nexusloop._options",
 }
 
 if _TYPE_CHECKING:
     from nexusloop._entry import EventLoopPolicy, install, new_event_loop, run
+    from nexusloop._options import LoopOptions
     from nexusloop.loop import Loop
 
 

@@ -17,10 +17,11 @@ import warnings
 import weakref
 from asyncio import events
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 from nexusloop._core._loopcore import LoopCore
 from nexusloop._executor import ExecutorMixin
+from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._signals import SignalMixin
 from nexusloop._sock import SockMixin
 from nexusloop.net import _connect, _server
@@ -67,24 +68,26 @@ class Loop(  # type: ignore[misc]
         import asyncio, nexusloop
         asyncio.run(main(), loop_factory=nexusloop.new_event_loop)
 
-    Options (keyword-only): ``tasks_per_cycle`` (max callbacks per tick, 0 = all that are
-    ready, as asyncio), ``event_interval`` (ticks between non-blocking I/O polls while work is
-    pending), ``busy_poll`` (never park in the poller), ``timers_first`` (run expired timers
-    before the callbacks already queued in a tick: lower timer lateness, not asyncio's order),
-    ``world`` (a ``nexusloop.world.World``
-    the loop carries; available as ``loop.world``).
+    Options: a :class:`nexusloop.LoopOptions`, its fields as keyword arguments, or both (the
+    keywords override); see ``LoopOptions`` for what each one means. An unknown option is a
+    ``TypeError``. ``loop.options`` gives them back; the ``world`` option is also
+    ``loop.world``::
+
+        loop = nexusloop.Loop(tasks_per_cycle=32, timers_first=True)
     """
 
     def __init__(
-        self,
-        *,
-        tasks_per_cycle: int = 0,
-        event_interval: int = 61,
-        busy_poll: bool = False,
-        timers_first: bool = False,
-        world: Any = None,
+        self, options: LoopOptions | None = None, **kwargs: Unpack[LoopOptionsKwargs]
     ) -> None:
-        LoopCore.__init__(self, tasks_per_cycle, event_interval, busy_poll, timers_first)
+        options = LoopOptions.from_kwargs(options, **kwargs)
+        LoopCore.__init__(
+            self,
+            options.tasks_per_cycle,
+            options.event_interval,
+            options.busy_poll,
+            options.timers_first,
+        )
+        self._options = options
         self._task_factory: Callable[..., Any] | None = None
         self._exception_handler: Callable[..., Any] | None = None
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -93,7 +96,7 @@ class Loop(  # type: ignore[misc]
         self._coroutine_origin_tracking_saved_depth: int | None = None
         self._clock_resolution = __import__("time").get_clock_info("monotonic").resolution
         self._debug = coroutines._is_debug_mode()
-        self.world = world
+        self.world = options.world
         # Network state (nexusloop.net): transports by fd (add_reader on a transport's fd is an
         # error, as in asyncio), the listener of each serving socket, Unix paths to clean up.
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
@@ -185,6 +188,16 @@ class Loop(  # type: ignore[misc]
         self._closed = True
         self._close_core()
         self._close_executor_state()
+
+    @property
+    def options(self) -> LoopOptions:
+        """The options this loop was made with (frozen).
+
+        Example::
+
+            assert nexusloop.new_event_loop(event_interval=8).options.event_interval == 8
+        """
+        return self._options
 
     # ------------------------------------------------------ futures and tasks
 

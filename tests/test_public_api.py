@@ -39,6 +39,12 @@ def test_loop_is_an_abstract_event_loop() -> None:
         loop.close()
 
 
+def test_loop_options_is_exported() -> None:
+    from nexusloop._options import LoopOptions
+
+    assert nexusloop.LoopOptions is LoopOptions
+
+
 def test_public_callables_have_docstrings() -> None:
-    for name in ("new_event_loop", "run", "install", "EventLoopPolicy", "Loop"):
+    for name in ("new_event_loop", "run", "install", "EventLoopPolicy", "Loop", "LoopOptions"):
         assert getattr(nexusloop, name).__doc__, name
