@@ -1,6 +1,7 @@
-"""Executors and DNS for nexusloop's Loop: ``run_in_executor`` and what is built on it.
+"""Executors for nexusloop's Loop: ``run_in_executor`` and the default executor.
 
-Blocking work (and the C resolver, which has no non-blocking interface) runs in a
+Blocking work (and the C resolver, which has no non-blocking interface: see
+``nexusloop.net._dns``) runs in a
 ``concurrent.futures`` executor; its ``concurrent.futures.Future`` is bridged to an
 asyncio future of this loop with ``asyncio.wrap_future(..., loop=self)``, whose
 completion is delivered through ``call_soon_threadsafe``.  The default executor is a
@@ -20,8 +21,7 @@ Contract with the Loop
 ----------------------
 Members this mixin relies on (CPython semantics): ``self._check_closed()``,
 ``self._debug``, ``self.create_future()``, ``self.call_soon_threadsafe(...)``,
-``self.is_closed()``, ``self.time()``; optionally ``self.slow_callback_duration``
-(debug log level of slow DNS look-ups; 0.1 s when absent).
+``self.is_closed()``.
 
 State (attribute names as CPython's, since tests and tools poke them):
 ``self._default_executor`` and ``self._executor_shutdown_called``.  Class-level
@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
-import socket
 import threading
 import warnings
 from collections.abc import Callable
@@ -54,12 +52,9 @@ else:
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 
-# asyncio's logger: debug-mode DNS timing lines are where asyncio users look for them.
-_logger = logging.getLogger("asyncio")
-
 
 class ExecutorMixin(_LoopBase):
-    """Executor and resolver methods for the Loop; see the module docstring for the contract."""
+    """Executor methods for the Loop; see the module docstring for the contract."""
 
     __slots__ = ()
 
@@ -176,61 +171,6 @@ class ExecutorMixin(_LoopBase):
         else:
             if not self.is_closed():
                 self.call_soon_threadsafe(_set_result_unless_done, done, None)
-
-    # -- DNS -------------------------------------------------------------------------------
-
-    async def getaddrinfo(
-        self,
-        host: Any,
-        port: Any,
-        *,
-        family: int = 0,
-        type: int = 0,
-        proto: int = 0,
-        flags: int = 0,
-    ) -> list[tuple[Any, Any, int, str, Any]]:
-        """``socket.getaddrinfo`` in the default executor.
-
-        Example::
-
-            infos = await loop.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM)
-        """
-        resolve: Callable[..., Any] = (
-            self._getaddrinfo_logged if self._debug else socket.getaddrinfo
-        )
-        return await self.run_in_executor(  # type: ignore[no-any-return]
-            None, resolve, host, port, family, type, proto, flags
-        )
-
-    def _getaddrinfo_logged(
-        self, host: Any, port: Any, family: int, type: int, proto: int, flags: int
-    ) -> Any:
-        # Debug mode: say what was resolved and how long it took (runs in the executor thread).
-        parts = [f"{host}:{port!r}"]
-        for name, value in (("family", family), ("type", type), ("proto", proto),
-                            ("flags", flags)):
-            if value:
-                parts.append(f"{name}={value!r}")
-        what = ", ".join(parts)
-        _logger.debug("Get address info %s", what)
-        started = self.time()
-        infos = socket.getaddrinfo(host, port, family, type, proto, flags)
-        took = self.time() - started
-        slow = getattr(self, "slow_callback_duration", 0.1)
-        level = logging.INFO if took >= slow else logging.DEBUG
-        _logger.log(level, "Getting address info %s took %.3fms: %r", what, took * 1e3, infos)
-        return infos
-
-    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
-        """``socket.getnameinfo`` in the default executor.
-
-        Example::
-
-            host, service = await loop.getnameinfo(("127.0.0.1", 80))
-        """
-        return await self.run_in_executor(  # type: ignore[no-any-return]
-            None, socket.getnameinfo, sockaddr, flags
-        )
 
 
 def _set_result_unless_done(fut: asyncio.Future[Any], result: Any) -> None:

@@ -4,8 +4,10 @@ The hot operations (``call_soon``, ``call_later``, ``call_at``, ``call_soon_thre
 ``time``, readiness registration, the tick) live in :mod:`nexusloop._core._loopcore`. This module
 adds the lifecycle (``run_forever``, ``run_until_complete``, ``close``), futures and tasks, the
 exception-handler API, debug mode and async-generator bookkeeping, with the semantics of
-CPython's ``asyncio.BaseEventLoop``. Sockets, executors/DNS and signals come from the mixins in
-``_sock.py``, ``_executor.py`` and ``_signals.py``.
+CPython's ``asyncio.BaseEventLoop``. Executors and signals come from the mixins in
+``_executor.py`` and ``_signals.py``. The I/O layer, :mod:`nexusloop.net`, is plain functions whose
+first parameter is the loop, bound as methods in the "network" section at the end of the class
+(``sock_*``, DNS, connections, servers).
 """
 from __future__ import annotations
 
@@ -23,8 +25,7 @@ from nexusloop._core._loopcore import LoopCore
 from nexusloop._executor import ExecutorMixin
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._signals import SignalMixin
-from nexusloop._sock import SockMixin
-from nexusloop.net import _connect, _server
+from nexusloop.net import _connect, _dns, _server, _sock
 
 # asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
 base_events: Any = asyncio.base_events
@@ -59,7 +60,7 @@ def _format_handle(handle: Any) -> str:
 # The core's scheduling methods take Any-typed callbacks and return nexusloop handles (which
 # behave as, but do not inherit, asyncio.Handle): mypy reports that as a base-class mismatch.
 class Loop(  # type: ignore[misc]
-    LoopCore, SockMixin, ExecutorMixin, SignalMixin, asyncio.AbstractEventLoop
+    LoopCore, ExecutorMixin, SignalMixin, asyncio.AbstractEventLoop
 ):
     """A drop-in asyncio event loop.
 
@@ -368,8 +369,20 @@ class Loop(  # type: ignore[misc]
         return self._core_stats()
 
     # ------------------------------------------------- network (nexusloop.net)
-    # Plain functions of nexusloop.net whose first parameter is the loop, bound as methods.
+    # Plain functions of nexusloop.net whose first parameter is the loop, bound as methods:
+    # ``loop.sock_recv(sock, n)`` is ``_sock.sock_recv(loop, sock, n)``, with no extra frame.
 
+    # CPython's selector loop names sock_recv's size ``n`` (callers may pass n=); typeshed, nbytes.
+    sock_recv = _sock.sock_recv  # type: ignore[assignment]
+    sock_recv_into = _sock.sock_recv_into
+    sock_recvfrom = _sock.sock_recvfrom
+    sock_recvfrom_into = _sock.sock_recvfrom_into
+    sock_sendall = _sock.sock_sendall
+    sock_sendto = _sock.sock_sendto
+    sock_connect = _sock.sock_connect
+    sock_accept = _sock.sock_accept
+    getaddrinfo = _dns.getaddrinfo
+    getnameinfo = _dns.getnameinfo
     create_connection = _connect.create_connection
     create_unix_connection = _connect.create_unix_connection
     connect_accepted_socket = _connect.connect_accepted_socket

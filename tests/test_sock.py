@@ -481,22 +481,20 @@ def test_cancel_then_retry_sendall_keeps_the_new_writer(loop, pair):
     assert loop.remove_writer(a.fileno()) is False
 
 
-class _HandleProbe(asyncio.SelectorEventLoop):
-    """Stock selector loop with the mixin's sock_* on top: exercises the ``_add_reader`` path."""
-
-
 def _make_probe() -> asyncio.AbstractEventLoop:
-    from nexusloop._sock import SockMixin
+    """Stock selector loop with nexusloop's sock_* bound on top, as Loop binds them."""
+    from nexusloop.net import _sock
 
-    cls = type("_Probe", (SockMixin, _HandleProbe), {})
+    methods = {name: getattr(_sock, name) for name in _sock.__all__}
+    cls = type("_Probe", (asyncio.SelectorEventLoop,), methods)
     return cls()
 
 
-def test_mixin_with_handle_returning_add_reader(pair):
-    """The mixin over a loop whose ``_add_reader`` returns Handles (CPython-style core)."""
+def test_sock_functions_over_handle_returning_add_reader(pair):
+    """nexusloop's sock_* over a loop whose ``_add_reader`` returns Handles (CPython's)."""
     a, b = pair
     probe = _make_probe()
-    assert type(probe).sock_recv.__module__ == "nexusloop._sock"
+    assert type(probe).sock_recv.__module__ == "nexusloop.net._sock"
     try:
         async def main():
             first = asyncio.ensure_future(probe.sock_recv(a, 100))
