@@ -1,35 +1,38 @@
-"""Executors for nexusloop's Loop: ``run_in_executor`` and the default executor.
+"""The executor service: ``run_in_executor`` and the default executor of a nexusloop loop.
 
 Blocking work (and the C resolver, which has no non-blocking interface: see
-``nexusloop.net._dns``) runs in a
-``concurrent.futures`` executor; its ``concurrent.futures.Future`` is bridged to an
-asyncio future of this loop with ``asyncio.wrap_future(..., loop=self)``, whose
-completion is delivered through ``call_soon_threadsafe``.  The default executor is a
-``ThreadPoolExecutor(thread_name_prefix='asyncio')`` created on first use, so loops
-that never touch it start no threads.
+``nexusloop.net._dns``) runs in a ``concurrent.futures`` executor; its
+``concurrent.futures.Future`` is bridged to an asyncio future of the loop with
+``asyncio.wrap_future(..., loop=loop)``, whose completion is delivered through
+``call_soon_threadsafe``.  The default executor is a
+``ThreadPoolExecutor(thread_name_prefix='asyncio')`` created on first use, so loops that never
+touch it start no threads.
 
 Semantics follow CPython 3.11 ``base_events.BaseEventLoop`` (the specification):
-``RuntimeError('Executor shutdown has been called')`` once the default executor was
-shut down (only when the default executor is requested); ``TypeError`` for coroutines
-and non-callables (checked in debug mode only, like CPython); ``set_default_executor``
-accepts only a ``ThreadPoolExecutor``; ``shutdown_default_executor()`` joins the
-executor's threads from a helper thread so the loop keeps running meanwhile.  It also
-takes Python 3.12's optional ``timeout`` (warn with RuntimeWarning and stop waiting),
-because ``asyncio.Runner`` on 3.12+ passes one.
+``RuntimeError('Executor shutdown has been called')`` once the default executor was shut down
+(only when the default executor is requested); ``TypeError`` for coroutines and non-callables
+(checked in debug mode only, like CPython); ``set_default_executor`` accepts only a
+``ThreadPoolExecutor``; ``shutdown_default_executor()`` joins the executor's threads from a
+helper thread so the loop keeps running meanwhile.  It also takes Python 3.12's optional
+``timeout`` (warn with RuntimeWarning and stop waiting), because ``asyncio.Runner`` on 3.12+
+passes one.
 
-Contract with the Loop
+Contract with the loop
 ----------------------
-Members this mixin relies on (CPython semantics): ``self._check_closed()``,
-``self._debug``, ``self.create_future()``, ``self.call_soon_threadsafe(...)``,
-``self.is_closed()``.
+The loop's ``run_in_executor``, ``set_default_executor`` and ``shutdown_default_executor``
+delegate to the methods of the same names here.
 
-State (attribute names as CPython's, since tests and tools poke them):
-``self._default_executor`` and ``self._executor_shutdown_called``.  Class-level
-defaults make the mixin work even if the hook is not called, but the Loop should call
+What this service calls on the loop (CPython semantics): ``loop._check_closed()``,
+``loop._debug``, ``loop.create_future()``, ``loop.call_soon_threadsafe(...)`` (from the joiner
+thread), ``loop.is_closed()``.
 
-* ``self._init_executor_state()`` from ``Loop.__init__``;
-* ``self._close_executor_state()`` from ``Loop.close()``: marks shutdown as called
-  and shuts the default executor down with ``wait=False``, as ``BaseEventLoop.close``.
+What the loop calls on it: the three methods above, and ``close()`` from ``Loop.close()`` (a
+:class:`nexusloop._service.LoopService`): marks shutdown as called and shuts the default
+executor down with ``wait=False``, as ``BaseEventLoop.close`` does.
+
+State: ``default_executor`` and ``shutdown_called``.  The loop exposes them under CPython's
+names, ``loop._default_executor`` and ``loop._executor_shutdown_called``, because CPython's tests
+(``test_asyncio.utils.close_loop``) and tools read them.
 """
 from __future__ import annotations
 
@@ -37,51 +40,42 @@ import asyncio
 import concurrent.futures
 import threading
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 
-__all__ = ["ExecutorMixin"]
-
-# Type checkers see the mixin as an event loop (so self.create_future() etc. are typed);
-# at runtime it is a plain mixin and the Loop supplies AbstractEventLoop itself.
 if TYPE_CHECKING:
-    _LoopBase = asyncio.AbstractEventLoop
-else:
-    _LoopBase = object
+    from nexusloop.loop import Loop
+
+__all__ = ["ExecutorService"]
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 
 
-class ExecutorMixin(_LoopBase):
-    """Executor methods for the Loop; see the module docstring for the contract."""
+class ExecutorService:
+    """Executors of one loop; see the module docstring for the contract."""
 
-    __slots__ = ()
+    __slots__ = ("_loop", "default_executor", "shutdown_called")
 
-    _default_executor: concurrent.futures.ThreadPoolExecutor | None = None
-    _executor_shutdown_called: bool = False
+    def __init__(self, loop: Loop) -> None:
+        # Weak: the loop owns this service (see nexusloop._service). close() needs no loop.
+        self._loop: weakref.ref[Loop] = weakref.ref(loop)
+        self.default_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.shutdown_called = False
 
-    if TYPE_CHECKING:
-        _debug: bool
-
-        def _check_closed(self) -> None: ...
-
-    # -- lifecycle hooks -------------------------------------------------------------------
-
-    def _init_executor_state(self) -> None:
-        """Called from ``Loop.__init__``."""
-        self._default_executor = None
-        self._executor_shutdown_called = False
-
-    def _close_executor_state(self) -> None:
-        """Called from ``Loop.close()``: stop the default executor without waiting for it."""
-        self._executor_shutdown_called = True
-        executor = self._default_executor
+    def close(self) -> None:
+        """Stop the default executor without waiting for it (``Loop.close()``)."""
+        self.shutdown_called = True
+        executor = self.default_executor
         if executor is not None:
-            self._default_executor = None
+            self.default_executor = None
             executor.shutdown(wait=False)
 
-    # -- executors -------------------------------------------------------------------------
+    def _live_loop(self) -> Loop:
+        loop = self._loop()
+        assert loop is not None, "the loop calls its services only while it is alive"
+        return loop
 
     def run_in_executor(
         self,
@@ -89,14 +83,10 @@ class ExecutorMixin(_LoopBase):
         func: Callable[[Unpack[_Ts]], _T],
         *args: *_Ts,
     ) -> asyncio.Future[_T]:
-        """Run ``func(*args)`` in ``executor`` (``None``: the default thread pool).
-
-        Example::
-
-            digest = await loop.run_in_executor(None, hashlib.sha256, payload)
-        """
-        self._check_closed()
-        if self._debug:
+        """``loop.run_in_executor``: submit ``func(*args)``, return an asyncio future for it."""
+        loop = self._live_loop()
+        loop._check_closed()
+        if loop._debug:
             if asyncio.iscoroutine(func) or asyncio.iscoroutinefunction(func):
                 raise TypeError("coroutines cannot be used with run_in_executor()")
             if not callable(func):
@@ -104,42 +94,30 @@ class ExecutorMixin(_LoopBase):
                     f"a callable object was expected by run_in_executor(), got {func!r}"
                 )
         if executor is None:
-            if self._executor_shutdown_called:
+            if self.shutdown_called:
                 raise RuntimeError("Executor shutdown has been called")
-            executor = self._default_executor
+            executor = self.default_executor
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
-                self._default_executor = executor
-        return asyncio.wrap_future(executor.submit(func, *args), loop=self)  # type: ignore[arg-type]
+                self.default_executor = executor
+        return asyncio.wrap_future(executor.submit(func, *args), loop=loop)
 
     def set_default_executor(self, executor: Any) -> None:
-        """Use ``executor`` (a ``ThreadPoolExecutor``) for ``run_in_executor(None, ...)``.
-
-        Example::
-
-            loop.set_default_executor(ThreadPoolExecutor(max_workers=4))
-        """
+        """``loop.set_default_executor``: only a ``ThreadPoolExecutor`` is accepted."""
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
             raise TypeError("executor must be ThreadPoolExecutor instance")
-        self._default_executor = executor
+        self.default_executor = executor
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
-        """Shut the default executor down and wait for its threads, without blocking the loop.
-
-        ``timeout`` (Python 3.12 semantics) bounds the wait: when it expires a
-        RuntimeWarning is issued and the executor is left to finish on its own.
-
-        Example::
-
-            await loop.shutdown_default_executor()
-        """
-        self._executor_shutdown_called = True
-        executor = self._default_executor
+        """``loop.shutdown_default_executor``: join the threads without blocking the loop."""
+        self.shutdown_called = True
+        executor = self.default_executor
         if executor is None:
             return
-        done = self.create_future()
+        loop = self._live_loop()
+        done = loop.create_future()
         # Joining blocks, so it happens in a helper thread that reports back thread-safely.
-        joiner = threading.Thread(target=self._join_default_executor, args=(executor, done))
+        joiner = threading.Thread(target=_join_executor, args=(loop, executor, done))
         joiner.start()
         if timeout is None:
             try:
@@ -154,23 +132,25 @@ class ExecutorMixin(_LoopBase):
             warnings.warn(
                 f"The executor did not finishing joining its threads within {timeout} seconds.",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of loop.shutdown_default_executor(), as in asyncio
             )
             executor.shutdown(wait=False)
         else:
             joiner.join()
 
-    def _join_default_executor(
-        self, executor: concurrent.futures.Executor, done: asyncio.Future[None]
-    ) -> None:
-        try:
-            executor.shutdown(wait=True)
-        except Exception as exc:  # noqa: BLE001 - delivered to the awaiting caller
-            if not self.is_closed():
-                self.call_soon_threadsafe(_set_exception_unless_done, done, exc)
-        else:
-            if not self.is_closed():
-                self.call_soon_threadsafe(_set_result_unless_done, done, None)
+
+def _join_executor(
+    loop: Loop, executor: concurrent.futures.Executor, done: asyncio.Future[None]
+) -> None:
+    """Joiner thread of ``shutdown_default_executor``: report back to the loop thread-safely."""
+    try:
+        executor.shutdown(wait=True)
+    except Exception as exc:  # noqa: BLE001 - delivered to the awaiting caller
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_set_exception_unless_done, done, exc)
+    else:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_set_result_unless_done, done, None)
 
 
 def _set_result_unless_done(fut: asyncio.Future[Any], result: Any) -> None:

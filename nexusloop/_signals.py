@@ -1,4 +1,4 @@
-"""Unix signal handlers for nexusloop's Loop: ``add_signal_handler`` / ``remove_signal_handler``.
+"""The signal service: Unix signal handlers of a loop (``add_signal_handler`` and friends).
 
 How a signal reaches a callback
 -------------------------------
@@ -10,7 +10,7 @@ reads the byte(s) like any other readiness event and schedules the registered
 callbacks with ``call_soon``.  The Python-level handler installed with
 ``signal.signal`` is a no-op: it only exists so the C handler records the signal.
 
-The wakeup fd is the write end of a non-blocking socket pair owned by this mixin,
+The wakeup fd is the write end of a non-blocking socket pair owned by this service,
 not the loop's own wake-up channel: the core may wake itself with an eventfd, whose
 8-byte protocol does not fit the one-byte-per-signal writes of ``set_wakeup_fd``.
 The pair is created on the first ``add_signal_handler``, so loops without signal
@@ -25,21 +25,23 @@ uncatchable signals (SIGKILL, SIGSTOP); removing restores
 removal sets the wakeup fd back to -1.  Callbacks run as ``asyncio.Handle`` objects
 (exceptions go to the loop's exception handler with the handle in the context).
 
-Contract with the Loop
+Contract with the loop
 ----------------------
-Members this mixin relies on (CPython semantics): ``self._check_closed()``,
-``self.get_debug()`` (via ``asyncio.Handle``), ``self.call_soon(cb, *args)``,
-``self.call_exception_handler(ctx)`` (via ``asyncio.Handle``),
-``self.add_reader(fd, cb)`` / ``self.remove_reader(fd)``, ``self.is_closed()``.
+The loop's ``add_signal_handler`` and ``remove_signal_handler`` delegate to the methods of the
+same names here.
 
-State: ``self._signal_handlers`` (``{signum: asyncio.Handle}``, CPython's name) and the
-socket pair.  The Loop calls
+What this service calls on the loop (CPython semantics): ``loop._check_closed()``,
+``loop.call_soon(cb, *args)``, ``loop.add_reader(fd, cb)`` / ``loop.remove_reader(fd)``,
+``loop.is_closed()``; through ``asyncio.Handle``, ``loop.get_debug()`` and
+``loop.call_exception_handler(ctx)``.
 
-* ``self._init_signal_state()`` from ``Loop.__init__``;
-* ``self._close_signal_state()`` from ``Loop.close()`` -- removes every handler
-  (restoring the default dispositions and the wakeup fd), unregisters the read end
-  unless the loop is already marked closed, and closes both sockets.  It may run
-  before or after the loop is marked closed; it is idempotent.
+What the loop calls on it: the two methods above, and ``close()`` from ``Loop.close()`` (a
+:class:`nexusloop._service.LoopService`): removes every handler (restoring the default
+dispositions and the wakeup fd), unregisters the read end while the loop is still open, and
+closes both sockets.  It is idempotent.
+
+State: ``handlers`` (``{signum: asyncio.Handle}``; the loop exposes it under CPython's name,
+``loop._signal_handlers``) and the socket pair.
 """
 from __future__ import annotations
 
@@ -50,18 +52,15 @@ import signal
 import socket
 import sys
 import warnings
+import weakref
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, TypeVarTuple, Unpack
 
-__all__ = ["SignalMixin"]
-
-# Type checkers see the mixin as an event loop (so self.create_future() etc. are typed);
-# at runtime it is a plain mixin and the Loop supplies AbstractEventLoop itself.
 if TYPE_CHECKING:
-    _LoopBase = asyncio.AbstractEventLoop
-else:
-    _LoopBase = object
+    from nexusloop.loop import Loop
+
+__all__ = ["SignalService"]
 
 _logger = logging.getLogger("asyncio")
 _Ts = TypeVarTuple("_Ts")
@@ -76,94 +75,80 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
     """Python-level handler: the work happens when the wakeup fd is read by the loop."""
 
 
-class SignalMixin(_LoopBase):
-    """Signal handler methods for the Loop; see the module docstring for the contract."""
+class SignalService:
+    """Signal handlers of one loop; see the module docstring for the contract."""
 
-    __slots__ = ()
+    __slots__ = ("_loop", "handlers", "_rsock", "_wsock", "_reader_added")
 
-    _signal_handlers: dict[int, asyncio.Handle] | None = None
-    _signal_rsock: socket.socket | None = None
-    _signal_wsock: socket.socket | None = None
-    _signal_reader_added: bool = False
+    def __init__(self, loop: Loop) -> None:
+        # Weak: the loop owns this service (see nexusloop._service).
+        self._loop: weakref.ref[Loop] = weakref.ref(loop)
+        self.handlers: dict[int, asyncio.Handle] = {}
+        self._rsock: socket.socket | None = None
+        self._wsock: socket.socket | None = None
+        self._reader_added = False
 
-    if TYPE_CHECKING:
-        def _check_closed(self) -> None: ...
+    def _live_loop(self) -> Loop:
+        loop = self._loop()
+        assert loop is not None, "the loop calls its services only while it is alive"
+        return loop
 
-    # -- lifecycle hooks -------------------------------------------------------------------
-
-    def _init_signal_state(self) -> None:
-        """Called from ``Loop.__init__``."""
-        self._signal_handlers = {}
-        self._signal_rsock = None
-        self._signal_wsock = None
-        self._signal_reader_added = False
-
-    def _close_signal_state(self) -> None:
-        """Called from ``Loop.close()``: drop all handlers, then the wakeup socket pair."""
-        handlers = self._signal_handlers
+    def close(self) -> None:
+        """Drop all handlers, then the wakeup socket pair (``Loop.close()``)."""
+        loop = self._loop()  # None only while a reference cycle holding the loop is collected
+        handlers = self.handlers
         if handlers:
             if sys.is_finalizing():
                 # signal.signal() may no longer work this late; leave dispositions alone.
                 warnings.warn(
-                    f"Closing the loop {self!r} on interpreter shutdown stage, "
+                    f"Closing the loop {loop!r} on interpreter shutdown stage, "
                     f"skipping signal handlers removal",
                     ResourceWarning,
-                    source=self,
+                    source=loop,
                     stacklevel=1,
                 )
                 handlers.clear()
             else:
                 for sig in list(handlers):
                     self.remove_signal_handler(sig)
-        rsock, wsock = self._signal_rsock, self._signal_wsock
-        self._signal_rsock = self._signal_wsock = None
+        rsock, wsock = self._rsock, self._wsock
+        self._rsock = self._wsock = None
         if rsock is not None:
-            if self._signal_reader_added and not self.is_closed():
-                self.remove_reader(rsock.fileno())
+            if self._reader_added and loop is not None and not loop.is_closed():
+                loop.remove_reader(rsock.fileno())
             rsock.close()
-        self._signal_reader_added = False
+        self._reader_added = False
         if wsock is not None:
             wsock.close()
-
-    # -- public API ------------------------------------------------------------------------
 
     def add_signal_handler(
         self, sig: int, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts
     ) -> None:
-        """Run ``callback(*args)`` on the loop whenever signal ``sig`` arrives.  Unix, main thread.
-
-        Raises ValueError for an invalid signal number and RuntimeError when the
-        handler cannot be installed (not the main thread, uncatchable signal).
-
-        Example::
-
-            loop.add_signal_handler(signal.SIGTERM, stop_event.set)
-        """
+        """``loop.add_signal_handler``: run ``callback(*args)`` on the loop when ``sig`` arrives."""
         if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
-        self._check_signal(sig)
-        self._check_closed()
-        wsock = self._signal_wsock
+        _check_signal(sig)
+        loop = self._live_loop()
+        loop._check_closed()
+        wsock = self._wsock
         if wsock is None:
             rsock, wsock = socket.socketpair()
             rsock.setblocking(False)
             wsock.setblocking(False)
-            self._signal_rsock, self._signal_wsock = rsock, wsock
+            self._rsock, self._wsock = rsock, wsock
         try:
             # Raises ValueError outside the main thread: doing it first keeps a loop in
             # another thread from installing anything.
             signal.set_wakeup_fd(wsock.fileno())
         except (ValueError, OSError) as exc:
             raise RuntimeError(str(exc)) from None
-        if not self._signal_reader_added:
-            assert self._signal_rsock is not None
-            self.add_reader(self._signal_rsock.fileno(), self._read_signal_wakeup)
-            self._signal_reader_added = True
+        if not self._reader_added:
+            assert self._rsock is not None
+            loop.add_reader(self._rsock.fileno(), self._read_wakeup)
+            self._reader_added = True
 
-        handlers = self._signal_handlers
-        if handlers is None:
-            handlers = self._signal_handlers = {}
-        handlers[sig] = asyncio.Handle(callback, args, self, None)  # type: ignore[arg-type]
+        handlers = self.handlers
+        handlers[sig] = asyncio.Handle(callback, args, loop, None)  # type: ignore[arg-type]
         try:
             signal.signal(sig, _ignore_signal)
             # SA_RESTART: fewer EINTRs in unrelated blocking calls.
@@ -171,21 +156,16 @@ class SignalMixin(_LoopBase):
         except OSError as exc:
             del handlers[sig]
             if not handlers:
-                self._clear_wakeup_fd()
+                _clear_wakeup_fd()
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig} cannot be caught") from None
             raise
 
     def remove_signal_handler(self, sig: int) -> bool:
-        """Remove the handler for ``sig``; return True if one was removed.  Unix only.
-
-        Example::
-
-            loop.remove_signal_handler(signal.SIGTERM)
-        """
-        self._check_signal(sig)
-        handlers = self._signal_handlers
-        if not handlers or sig not in handlers:
+        """``loop.remove_signal_handler``: True if a handler for ``sig`` was removed."""
+        _check_signal(sig)
+        handlers = self.handlers
+        if sig not in handlers:
             return False
         del handlers[sig]
         default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
@@ -196,27 +176,14 @@ class SignalMixin(_LoopBase):
                 raise RuntimeError(f"sig {sig} cannot be caught") from None
             raise
         if not handlers:
-            self._clear_wakeup_fd()
+            _clear_wakeup_fd()
         return True
 
     # -- internals -------------------------------------------------------------------------
 
-    def _check_signal(self, sig: object) -> None:
-        if not isinstance(sig, int):
-            raise TypeError(f"sig must be an int, not {sig!r}")
-        if sig not in _VALID_SIGNALS:
-            raise ValueError(f"invalid signal number {sig}")
-
-    @staticmethod
-    def _clear_wakeup_fd() -> None:
-        try:
-            signal.set_wakeup_fd(-1)
-        except (ValueError, OSError) as exc:
-            _logger.info("set_wakeup_fd(-1) failed: %s", exc)
-
-    def _read_signal_wakeup(self) -> None:
+    def _read_wakeup(self) -> None:
         """Reader callback of the wakeup socket: each byte is one delivered signal number."""
-        rsock = self._signal_rsock
+        rsock = self._rsock
         if rsock is None:
             return
         while True:
@@ -233,14 +200,27 @@ class SignalMixin(_LoopBase):
                     self._handle_signal(signum)
 
     def _handle_signal(self, sig: int) -> None:
-        handlers = self._signal_handlers
-        handle = handlers.get(sig) if handlers else None
+        handle = self.handlers.get(sig)
         if handle is None:
             return  # removed after the signal was recorded, or meant for another loop
         if handle.cancelled():
             self.remove_signal_handler(sig)
         else:
-            self.call_soon(_run_signal_handle, handle)
+            self._live_loop().call_soon(_run_signal_handle, handle)
+
+
+def _check_signal(sig: object) -> None:
+    if not isinstance(sig, int):
+        raise TypeError(f"sig must be an int, not {sig!r}")
+    if sig not in _VALID_SIGNALS:
+        raise ValueError(f"invalid signal number {sig}")
+
+
+def _clear_wakeup_fd() -> None:
+    try:
+        signal.set_wakeup_fd(-1)
+    except (ValueError, OSError) as exc:
+        _logger.info("set_wakeup_fd(-1) failed: %s", exc)
 
 
 def _run_signal_handle(handle: asyncio.Handle) -> None:

@@ -4,14 +4,20 @@ The hot operations (``call_soon``, ``call_later``, ``call_at``, ``call_soon_thre
 ``time``, readiness registration, the tick) live in :mod:`nexusloop._core._loopcore`. This module
 adds the lifecycle (``run_forever``, ``run_until_complete``, ``close``), futures and tasks, the
 exception-handler API, debug mode and async-generator bookkeeping, with the semantics of
-CPython's ``asyncio.BaseEventLoop``. Executors and signals come from the mixins in
-``_executor.py`` and ``_signals.py``. The I/O layer, :mod:`nexusloop.net`, is plain functions whose
-first parameter is the loop, bound as methods in the "network" section at the end of the class
-(``sock_*``, DNS, connections, servers).
+CPython's ``asyncio.BaseEventLoop``. It also holds, and only delegates to:
+
+* the options (``loop.options``, a frozen :class:`nexusloop._options.LoopOptions`);
+* the *services*, objects that hold the loop and own resources released by ``close()``: the
+  executors (``_executor.ExecutorService``) and signal handlers (``_signals.SignalService``),
+  closed in reverse registration order (the rule is in :mod:`nexusloop._service`);
+* the I/O layer, :mod:`nexusloop.net`: plain functions whose first parameter is the loop, bound
+  as methods in the "network" section at the end of the class (``sock_*``, DNS, connections,
+  servers).
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sys
 import threading
 import traceback
@@ -19,12 +25,13 @@ import warnings
 import weakref
 from asyncio import events
 from collections.abc import Callable
-from typing import Any, Unpack
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from nexusloop._core._loopcore import LoopCore
-from nexusloop._executor import ExecutorMixin
+from nexusloop._executor import ExecutorService
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
-from nexusloop._signals import SignalMixin
+from nexusloop._service import LoopService
+from nexusloop._signals import SignalService
 from nexusloop.net import _connect, _dns, _server, _sock
 
 # asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
@@ -34,6 +41,10 @@ futures: Any = asyncio.futures
 tasks: Any = asyncio.tasks
 
 __all__ = ["Loop"]
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+_S = TypeVar("_S", bound=LoopService)
 
 _DEBUG_STACK_DEPTH = 10
 # Logging goes through ``base_events.logger`` looked up at call time (the same "asyncio" logger),
@@ -59,9 +70,7 @@ def _format_handle(handle: Any) -> str:
 
 # The core's scheduling methods take Any-typed callbacks and return nexusloop handles (which
 # behave as, but do not inherit, asyncio.Handle): mypy reports that as a base-class mismatch.
-class Loop(  # type: ignore[misc]
-    LoopCore, ExecutorMixin, SignalMixin, asyncio.AbstractEventLoop
-):
+class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     """A drop-in asyncio event loop.
 
     Use it like any asyncio loop::
@@ -89,6 +98,8 @@ class Loop(  # type: ignore[misc]
             options.timers_first,
         )
         self._options = options
+        # Services, in registration order; close() closes them in reverse (see _service.py).
+        self._services: list[LoopService] = []
         self._task_factory: Callable[..., Any] | None = None
         self._exception_handler: Callable[..., Any] | None = None
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -103,8 +114,8 @@ class Loop(  # type: ignore[misc]
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._listeners: dict[Any, Any] = {}
         self._unix_server_sockets: dict[Any, int] = {}
-        self._init_executor_state()
-        self._init_signal_state()
+        self._executor = self._add_service(ExecutorService(self))
+        self._signals = self._add_service(SignalService(self))
 
     def __repr__(self) -> str:
         return (
@@ -185,10 +196,13 @@ class Loop(  # type: ignore[misc]
             return
         if self._debug:
             base_events.logger.debug("Close %r", self)
-        self._close_signal_state()
+        # Services first, last registered first, while the loop is still open (_service.py).
+        services = self._services
+        while services:
+            services[-1].close()
+            services.pop()
         self._closed = True
         self._close_core()
-        self._close_executor_state()
 
     @property
     def options(self) -> LoopOptions:
@@ -199,6 +213,14 @@ class Loop(  # type: ignore[misc]
             assert nexusloop.new_event_loop(event_interval=8).options.event_interval == 8
         """
         return self._options
+
+    # ------------------------------------------------------------- services
+
+    def _add_service(self, service: _S) -> _S:
+        """Register ``service`` to be closed by :meth:`close` (reverse registration order)."""
+        self._check_closed()
+        self._services.append(service)
+        return service
 
     # ------------------------------------------------------ futures and tasks
 
@@ -361,6 +383,82 @@ class Loop(  # type: ignore[misc]
                         "asyncgen": agen,
                     }
                 )
+
+    # ----------------------------------------------- executors (ExecutorService)
+
+    def run_in_executor(
+        self,
+        executor: concurrent.futures.Executor | None,
+        func: Callable[[Unpack[_Ts]], _T],
+        *args: *_Ts,
+    ) -> asyncio.Future[_T]:
+        """Run ``func(*args)`` in ``executor`` (``None``: the default thread pool).
+
+        Example::
+
+            digest = await loop.run_in_executor(None, hashlib.sha256, payload)
+        """
+        return self._executor.run_in_executor(executor, func, *args)
+
+    def set_default_executor(self, executor: Any) -> None:
+        """Use ``executor`` (a ``ThreadPoolExecutor``) for ``run_in_executor(None, ...)``.
+
+        Example::
+
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=4))
+        """
+        self._executor.set_default_executor(executor)
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Shut the default executor down and wait for its threads, without blocking the loop.
+
+        ``timeout`` (Python 3.12 semantics) bounds the wait: when it expires a
+        RuntimeWarning is issued and the executor is left to finish on its own.
+
+        Example::
+
+            await loop.shutdown_default_executor()
+        """
+        await self._executor.shutdown_default_executor(timeout)
+
+    # CPython's names for the executor state: its tests (test_asyncio.utils) and tools read them.
+    @property
+    def _default_executor(self) -> concurrent.futures.ThreadPoolExecutor | None:
+        return self._executor.default_executor
+
+    @property
+    def _executor_shutdown_called(self) -> bool:
+        return self._executor.shutdown_called
+
+    # ---------------------------------------------------- signals (SignalService)
+
+    def add_signal_handler(
+        self, sig: int, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts
+    ) -> None:
+        """Run ``callback(*args)`` on the loop whenever signal ``sig`` arrives.  Unix, main thread.
+
+        Raises ValueError for an invalid signal number and RuntimeError when the
+        handler cannot be installed (not the main thread, uncatchable signal).
+
+        Example::
+
+            loop.add_signal_handler(signal.SIGTERM, stop_event.set)
+        """
+        self._signals.add_signal_handler(sig, callback, *args)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        """Remove the handler for ``sig``; return True if one was removed.  Unix only.
+
+        Example::
+
+            loop.remove_signal_handler(signal.SIGTERM)
+        """
+        return self._signals.remove_signal_handler(sig)
+
+    @property
+    def _signal_handlers(self) -> dict[int, asyncio.Handle]:
+        """CPython's name for ``{signum: handle}`` (its tests read it)."""
+        return self._signals.handlers
 
     # ----------------------------------------------------------- statistics
 
