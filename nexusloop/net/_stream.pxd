@@ -75,7 +75,7 @@ cdef class _StreamCore(Watcher):
     cdef public bint _reading
     cdef public bint _writing
     cdef public object _empty_waiter
-    cdef bint _protocol_paused
+    cdef public bint _protocol_paused
     cdef public object _high_water
     cdef public object _low_water
 

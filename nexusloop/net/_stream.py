@@ -612,6 +612,11 @@ class SocketTransport(asyncio.Transport):
         return self._core._sock  # type: ignore[no-any-return]
 
     @property
+    def _protocol_paused(self) -> bool:
+        # asyncio's _FlowControlMixin flag, read by its sendfile fallback protocol.
+        return self._core._protocol_paused  # type: ignore[no-any-return]
+
+    @property
     def _sock_fd(self) -> int:
         return self._core._fd  # type: ignore[no-any-return]
 
