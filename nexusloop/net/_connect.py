@@ -45,13 +45,21 @@ def _check_client_tls_args(
 
 
 async def make_transport(loop: Any, sock: socket.socket, protocol_factory: Any, host: Any = None,
-                         port: Any = None) -> Any:
-    """Wrap the connected ``sock``; return ``(transport, protocol)`` after connection_made."""
+                         port: Any = None, own: bool = False) -> Any:
+    """Wrap the connected ``sock``; return ``(transport, protocol)`` after connection_made.
+
+    ``own``: the socket was made here, so it is closed if no transport could take it.
+    """
     if sock.gettimeout() != 0:  # sockets made here are non-blocking already: no extra ioctl
         sock.setblocking(False)
-    protocol = protocol_factory()
-    waiter = loop.create_future()
-    transport = SocketTransport(loop, sock, protocol, waiter)
+    try:
+        protocol = protocol_factory()
+        waiter = loop.create_future()
+        transport = SocketTransport(loop, sock, protocol, waiter)
+    except BaseException:
+        if own:
+            sock.close()
+        raise
     try:
         await waiter
     except BaseException:
@@ -234,6 +242,7 @@ async def create_connection(
     if host is not None or port is not None:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
+        check_no_tls(ssl)  # before resolving or connecting: no connection is made
         if local_addr is None and happy_eyeballs_delay is None and not all_errors:
             # The common case, a numeric address: no resolver, one attempt, one coroutine.
             info = base_events._ipaddr_info(host, port, family, socket.SOCK_STREAM, proto)
@@ -291,7 +300,8 @@ async def create_connection(
         if host is not None or port is not None:
             sock.close()
         raise
-    return await make_transport(loop, sock, protocol_factory, host, port)
+    return await make_transport(loop, sock, protocol_factory, host, port,
+                                own=host is not None or port is not None)
 
 
 async def create_unix_connection(
@@ -333,7 +343,7 @@ async def create_unix_connection(
             raise ValueError("no path and sock were specified")
         if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
-    return await make_transport(loop, sock, protocol_factory)
+    return await make_transport(loop, sock, protocol_factory, own=path is not None)
 
 
 async def connect_accepted_socket(

@@ -378,6 +378,7 @@ async def create_unix_server(
     if path is not None:
         if sock is not None:
             raise ValueError("path and sock can not be specified at the same time")
+        check_no_tls(ssl)  # before anything is created or removed on disk
         path = os.fspath(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if path[0] not in (0, "\x00"):  # not an abstract-namespace address
