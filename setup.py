@@ -14,7 +14,14 @@ HERE = Path(__file__).parent
 CORE = HERE / "nexusloop" / "_core"
 # Modules compiled as ordinary Python modules (no .pxd): their classes must stay Python classes
 # (transports subclass asyncio.Transport), but Cython still removes the interpreter overhead.
-PLAIN = ["nexusloop/net/_stream.py", "nexusloop/net/_server.py"]
+PLAIN = [
+    "nexusloop/net/_stream.py",
+    "nexusloop/net/_server.py",
+    "nexusloop/net/_connect.py",
+    "nexusloop/net/_sock.py",
+    "nexusloop/net/_datagram.py",
+    "nexusloop/net/_sendfile.py",
+]
 
 
 def _extensions():

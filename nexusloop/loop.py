@@ -32,7 +32,7 @@ from nexusloop._executor import ExecutorService
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._service import LoopService
 from nexusloop._signals import SignalService
-from nexusloop.net import _connect, _dns, _server, _sock
+from nexusloop.net import _connect, _datagram, _dns, _sendfile, _server, _sock
 
 # asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
 base_events: Any = asyncio.base_events
@@ -224,9 +224,6 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
 
     # ------------------------------------------------------ futures and tasks
 
-    def create_future(self) -> asyncio.Future[Any]:
-        return futures.Future(loop=self)
-
     def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
         """Schedule a coroutine object; return a task (honours the task factory)."""
         self._check_closed()
@@ -325,9 +322,6 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
                 )
 
     # ---------------------------------------------------------------- debug
-
-    def get_debug(self) -> bool:
-        return bool(self._debug)
 
     def set_debug(self, enabled: bool) -> None:
         self._debug = bool(enabled)
@@ -488,6 +482,12 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     create_unix_server = _server.create_unix_server
     _start_serving = _server.start_serving
     _stop_serving = _server.stop_serving
+    create_datagram_endpoint = _datagram.create_datagram_endpoint
+    sock_sendfile = _sendfile.sock_sendfile
+    sendfile = _sendfile.sendfile
+    # asyncio's private hooks, which CPython's sendfile tests replace on the loop instance.
+    _sock_sendfile_native = _sendfile._sock_sendfile_native
+    _sendfile_native = _sendfile._sendfile_native
 
     def _ensure_fd_no_transport(self, fd: Any) -> None:
         """RuntimeError if ``fd`` belongs to an open transport (asyncio's rule for add_reader)."""

@@ -20,6 +20,7 @@ Running out of descriptors
 """
 from __future__ import annotations
 
+import _socket
 import asyncio
 import collections.abc
 import contextvars
@@ -28,7 +29,6 @@ import itertools
 import logging
 import os
 import socket
-import _socket
 import stat
 import sys
 import weakref
