@@ -482,8 +482,8 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     create_unix_server = _server.create_unix_server
     _start_serving = _server.start_serving
     _stop_serving = _server.stop_serving
-    create_datagram_endpoint = _datagram.create_datagram_endpoint
-    sock_sendfile = _sendfile.sock_sendfile
+    create_datagram_endpoint = _datagram.create_datagram_endpoint  # type: ignore[assignment]
+    sock_sendfile = _sendfile.sock_sendfile  # type: ignore[assignment]
     sendfile = _sendfile.sendfile
     # asyncio's private hooks, which CPython's sendfile tests replace on the loop instance.
     _sock_sendfile_native = _sendfile._sock_sendfile_native
@@ -501,12 +501,12 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
-    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:
+    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:  # type: ignore[override]
         """Call ``callback(*args)`` whenever ``fd`` is readable."""
         self._ensure_fd_no_transport(fd)
         self._add_reader(fd, callback, *args)
 
-    def add_writer(self, fd: Any, callback: Any, *args: Any) -> None:
+    def add_writer(self, fd: Any, callback: Any, *args: Any) -> None:  # type: ignore[override]
         """Call ``callback(*args)`` whenever ``fd`` is writable."""
         self._ensure_fd_no_transport(fd)
         self._add_writer(fd, callback, *args)

@@ -602,7 +602,7 @@ def test_timers_first_runs_expired_timers_before_queued_callbacks() -> None:
         try:
             order: list[str] = []
 
-            def arm() -> None:
+            def arm(loop: asyncio.AbstractEventLoop = loop, order: list[str] = order) -> None:
                 loop.call_at(loop.time(), order.append, "timer")  # due by the next tick
                 loop.call_soon(order.append, "soon")
                 loop.call_soon(lambda: loop.call_soon(loop.stop))

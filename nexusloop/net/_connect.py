@@ -11,11 +11,12 @@ into one ``OSError`` otherwise. The connected socket becomes a
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import os
 import socket
-from asyncio import base_events, staggered
+from asyncio import staggered
 from typing import Any
 
 from nexusloop._core._loopcore import Watcher
@@ -24,6 +25,9 @@ from nexusloop.net._stream import SocketTransport
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
 _NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+
+# asyncio's private helpers are not in typeshed: reach them through an Any-typed alias.
+base_events: Any = asyncio.base_events
 
 __all__ = ["connect_accepted_socket", "create_connection", "create_unix_connection"]
 
@@ -174,7 +178,7 @@ async def _connect_sock(
                     break
                 except OSError as exc:
                     msg = (f"error while attempting to bind on address {laddr!r}: "
-                           f"{exc.strerror.lower()}")
+                           f"{(exc.strerror or '').lower()}")
                     my_exceptions.append(OSError(exc.errno, msg))
             else:
                 if my_exceptions:

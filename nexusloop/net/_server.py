@@ -32,11 +32,14 @@ import socket
 import stat
 import sys
 import weakref
-from asyncio import base_events, constants, trsock
+from asyncio import constants, trsock
 from typing import Any
 
 from nexusloop._core._loopcore import Watcher
 from nexusloop.net._stream import SocketTransport
+
+# asyncio's private helpers are not in typeshed: reach them through an Any-typed alias.
+base_events: Any = asyncio.base_events
 
 __all__ = ["Server", "create_server", "create_unix_server"]
 
@@ -57,14 +60,14 @@ else:
             self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
 
         def _attach(self, transport: Any = None) -> None:  # type: ignore[override]
-            super()._attach()
+            super()._attach()  # type: ignore[misc]
             if transport is not None:
                 self._clients.add(transport)
 
         def _detach(self, transport: Any = None) -> None:  # type: ignore[override]
             if transport is not None:
                 self._clients.discard(transport)
-            super()._detach()
+            super()._detach()  # type: ignore[misc]
 
         def close_clients(self) -> None:
             """Close every connection accepted by this server (its buffers drain first)."""
@@ -116,7 +119,7 @@ class _Listener(Watcher):
         loop = self._loop
         for _ in range(self._backlog):
             try:
-                fd, addr = sock._accept()
+                fd, addr = sock._accept()  # type: ignore[attr-defined]
                 conn = socket.socket(self._family, self._type, self._proto, fileno=fd)
                 conn.setblocking(False)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
@@ -222,7 +225,7 @@ async def _serve(loop: Any, sockets: list[socket.socket], protocol_factory: Any,
     server = Server(loop, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout,
                     ssl_shutdown_timeout)
     if start:
-        server._start_serving()
+        server._start_serving()  # type: ignore[attr-defined]
         await asyncio.sleep(0)  # as asyncio: one tick, so the listeners are in place
     if loop._debug:
         _logger.info("%r is serving", server)
@@ -335,7 +338,7 @@ def _bind_all(loop: Any, infos: Any, reuse_address: Any, reuse_port: Any,
             try:
                 sock.bind(sa)
             except OSError as err:
-                msg = f"error while attempting to bind on address {sa!r}: {err.strerror.lower()}"
+                msg = f"error while attempting to bind on address {sa!r}: {(err.strerror or '').lower()}"
                 if err.errno == errno.EADDRNOTAVAIL:
                     # The family is not enabled on this host (bpo-30945): skip it.
                     sockets.pop()
