@@ -82,7 +82,7 @@ class LoopOptions:
             raise ValueError("event_interval must be >= 1")
 
     @classmethod
-    def from_kwargs(cls, options: LoopOptions | None = None, /, **kwargs: Any) -> LoopOptions:
+    def from_kwargs(cls, options: LoopOptions | None = None, **kwargs: Any) -> LoopOptions:
         """The options an entry point was given: ``options`` (or the defaults) with ``kwargs`` applied.
 
         Raises ``TypeError`` naming any keyword that is not an option, or when ``options`` is

@@ -196,6 +196,7 @@ def test_entry_point_takes_options_and_keywords(name: str) -> None:
     assert _call(name) == nexusloop.LoopOptions()
     assert _call(name, **CUSTOM, world=world) == expected
     assert _call(name, expected) == expected
+    assert nexusloop.LoopOptions.from_kwargs(options=expected) is expected
     # Keywords override the fields of the options object.
     overridden = _call(name, expected, event_interval=9, busy_poll=False)
     assert overridden == dataclasses.replace(expected, event_interval=9, busy_poll=False)
