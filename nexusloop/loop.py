@@ -100,7 +100,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         self._options = options
         # Services, in registration order; close() closes them in reverse (see _service.py).
         self._services: list[LoopService] = []
-        self._task_factory: Callable[..., Any] | None = None
+        self._task_factory = None
         self._exception_handler: Callable[..., Any] | None = None
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
@@ -124,7 +124,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         )
 
     def __del__(self, _warn: Callable[..., Any] = warnings.warn) -> None:
-        if not hasattr(self, "_task_factory"):
+        if not hasattr(self, "_exception_handler"):
             return  # __init__ failed before the loop was set up: nothing to release
         if not self.is_closed():
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
@@ -223,23 +223,6 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         return service
 
     # ------------------------------------------------------ futures and tasks
-
-    def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
-        """Schedule a coroutine object; return a task (honours the task factory)."""
-        self._check_closed()
-        if self._task_factory is None:
-            task: Any = tasks.Task(coro, loop=self, name=name, context=context)
-            if task._source_traceback:
-                del task._source_traceback[-1]
-        else:
-            if context is None:
-                task = self._task_factory(self, coro)
-            else:
-                task = self._task_factory(self, coro, context=context)
-            if name is not None:
-                # asyncio.tasks._set_task_name is gone in Python 3.13; 3.13 calls set_name.
-                task.set_name(name)
-        return task
 
     def set_task_factory(self, factory: Callable[..., Any] | None) -> None:
         if factory is not None and not callable(factory):

@@ -83,6 +83,7 @@ cdef class LoopCore:
     cdef bint _parked
     cdef bint _wake_pending
     cdef public object _current_handle
+    cdef public object _task_factory
     cdef public double slow_callback_duration
     cdef public unsigned long long _stat_ticks
     cdef public unsigned long long _stat_polls

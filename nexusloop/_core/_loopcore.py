@@ -43,6 +43,7 @@ import threading
 import time as _time
 from asyncio.format_helpers import extract_stack as _extract_stack
 from asyncio.futures import Future as _Future
+from asyncio.tasks import Task as _Task
 from sys import _getframe
 from typing import Any
 
@@ -136,6 +137,7 @@ class LoopCore:
         self._parked = False
         self._wake_pending = False
         self._current_handle: Any = None
+        self._task_factory: Any = None
         self.slow_callback_duration = 0.1
         self._stat_ticks = 0
         self._stat_polls = 0
@@ -174,6 +176,26 @@ class LoopCore:
     def create_future(self) -> Any:
         """Create an ``asyncio.Future`` attached to the loop."""
         return _Future(loop=self)  # type: ignore[arg-type]  # Loop is the AbstractEventLoop
+
+    def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
+        """Schedule a coroutine object; return a task (honours the task factory)."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        factory = self._task_factory
+        if factory is None:
+            task = _Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]
+            if task._source_traceback and not cython.compiled:  # type: ignore[attr-defined]
+                # Pure mode: drop this method's own frame (compiled, it has none).
+                frames = task._source_traceback  # type: ignore[attr-defined]
+                del frames[len(frames) - 1]
+            return task
+        if context is None:
+            task = factory(self, coro)
+        else:
+            task = factory(self, coro, context=context)
+        if name is not None:
+            task.set_name(name)  # asyncio.tasks._set_task_name is gone in 3.13; 3.13 does this
+        return task
 
     def event_time(self) -> float:
         """The time captured at the start of the current tick (no clock read)."""
@@ -456,7 +478,8 @@ class LoopCore:
         """Wait up to ``timeout`` seconds (-1: forever) for I/O, then dispatch what is ready.
 
         Ready Handles (``add_reader``/``add_writer``) are queued; watchers are called at once.
-        ``park`` marks the loop as parked during the wait (see "Waking a parked loop").
+        ``park``: called from :meth:`_park`, which marked the loop parked; the mark is cleared
+        as soon as the wait is over, before anything is dispatched.
         """
         self._stat_polls += 1
         self._last_poll_tick = self._stat_ticks
@@ -469,8 +492,7 @@ class LoopCore:
                         self._events[i].events,  # type: ignore[attr-defined]
                     )
                 return
-        if park:
-            self._parked = True
+        if park:  # _park() raised _parked; take it down however the wait ends
             try:
                 events = self._poller.poll(timeout)
             finally:
@@ -493,8 +515,6 @@ class LoopCore:
             ms = int(_ceil(timeout * 1000.0))  # type: ignore[name-defined]  # noqa: F821 (.pxd)
         epfd = self._epfd
         events = self._events  # type: ignore[attr-defined]
-        if park:
-            self._parked = True
         with cython.nogil:
             count = _epoll_wait(epfd, events, _MAX_EVENTS, ms)  # type: ignore[name-defined]  # noqa: F821
         self._parked = False
@@ -650,18 +670,25 @@ class LoopCore:
         if self._busy_poll:
             self._poll(0, False)
             return
-        if self._ts_queue:
-            timeout = 0.0
-        else:
-            deadline = self._wheel.next_deadline()
-            if deadline == _INF:
-                timeout = -1.0
+        # _parked goes up before the last look at the cross-thread queue (the wake-up race
+        # invariant in the module docstring); the poll takes it down once the wait is over.
+        self._parked = True
+        try:
+            if self._ts_queue:
+                timeout = 0.0
             else:
-                timeout = deadline - self._now()
-                if timeout < 0:
-                    timeout = 0.0
-                elif timeout > _MAX_TIMEOUT:
-                    timeout = _MAX_TIMEOUT
+                deadline = self._wheel.next_deadline()
+                if deadline == _INF:
+                    timeout = -1.0
+                else:
+                    timeout = deadline - self._now()
+                    if timeout < 0:
+                        timeout = 0.0
+                    elif timeout > _MAX_TIMEOUT:
+                        timeout = _MAX_TIMEOUT
+        except BaseException:
+            self._parked = False
+            raise
         self._poll(timeout, True)
 
     def _run_debug(self, ntodo: int) -> None:
