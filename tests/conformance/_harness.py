@@ -21,7 +21,11 @@ So every conformance module (``test_cpy_*.py``) imports the CPython module and d
 * The subclasses override the direct constructors where that is meaningful:
   ``create_event_loop`` and ``new_test_loop()`` return nexusloop (the latter with a read-only
   ``_ready`` view, see :class:`ReadyView`); ``new_test_loop(gen)`` (virtual time driven by a
-  generator) is excluded, see :meth:`NexusCase.new_test_loop`.
+  generator) is excluded, see :meth:`NexusCase.new_test_loop`. The modules redirect the
+  others through :func:`new_loop`: ``functional.FunctionalTestCaseMixin.new_loop``
+  (``test_server``, ``test_buffered_proto``), the ``setUp`` of classes that build
+  ``asyncio.SelectorEventLoop()`` or a bare ``BaseEventLoop()`` (``test_unix_events``,
+  ``test_pep492``) and ``test_runners``' ``new_loop``.
 * **Proof.** While a test runs, ``nexusloop.Loop.__init__``/``run_forever`` and
   ``asyncio.BaseEventLoop.__init__`` are wrapped to record which loops the test created and ran.
   A test class in which no test touched nexusloop fails in ``tearDownClass``; the conftest
@@ -30,12 +34,22 @@ So every conformance module (``test_cpy_*.py``) imports the CPython module and d
   methods (so a fix turns CI red until the mark is removed); exclusions are
   ``pytest.mark.skip`` with the reason. Both are declared next to each class with
   :func:`conformance` and documented in ``docs/compatibility.md``.
+
+Checking the harness itself
+---------------------------
+With ``NEXUSLOOP_CONFORMANCE_LOOP=stock`` the same derived classes run on asyncio's own
+``SelectorEventLoop`` instead (:func:`new_loop` and the policy switch to the stock loop, the
+nexusloop-only stand-ins are not attached, the xfail marks -- nexusloop bugs -- are dropped, the
+exclusions stay). Every test that is not excluded must pass there: a failure means the subclass,
+a stand-in or an override is wrong, not nexusloop. The proof is inverted in that mode: a class in
+which a test created a nexusloop fails.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import importlib
+import os
 import types
 import unittest
 from asyncio import base_events
@@ -49,7 +63,24 @@ from nexusloop import _core
 
 #: Pure-Python mode (``NEXUSLOOP_NO_EXTENSIONS=1`` or no compiled core)?
 PURE = not _core.is_compiled(_core.load("_loopcore"))
-MODE = "pure" if PURE else "compiled"
+
+#: ``NEXUSLOOP_CONFORMANCE_LOOP=stock``: run the harness on asyncio's own loop to check the harness
+#: (see "Checking the harness itself" above).
+STOCK = os.environ.get("NEXUSLOOP_CONFORMANCE_LOOP", "nexusloop") == "stock"
+MODE = "stock loop" if STOCK else ("pure" if PURE else "compiled")
+
+
+def new_loop() -> Any:
+    """The loop every redirected constructor returns: nexusloop (or the stock loop, see STOCK)."""
+    if STOCK:
+        return asyncio.SelectorEventLoop()
+    return nexusloop.new_event_loop()
+
+
+def new_loop_method(self: Any) -> Any:
+    """``new_loop`` override for CPython's ``functional.FunctionalTestCaseMixin`` classes."""
+    return new_loop()
+
 
 VIRTUAL_TIME_REASON = (
     "virtual time: uses test_utils.TestLoop(gen), whose clock is advanced by a generator "
@@ -150,7 +181,9 @@ class NexusCase:
     def run(self, result: Any = None) -> Any:
         record = RECORDS.setdefault(self.id(), TestRecord(self.id()))
         cls = type(self)
-        asyncio.set_event_loop_policy(nexusloop.EventLoopPolicy())
+        asyncio.set_event_loop_policy(
+            asyncio.DefaultEventLoopPolicy() if STOCK else nexusloop.EventLoopPolicy()
+        )
         try:
             with _Probes(record):
                 return super().run(result)  # type: ignore[misc]
@@ -168,6 +201,13 @@ class NexusCase:
     @classmethod
     def tearDownClass(cls) -> None:
         super().tearDownClass()  # type: ignore[misc]
+        if STOCK:
+            if cls._nexus_tests_on_nexusloop:
+                raise AssertionError(
+                    f"{cls.__qualname__}: {cls._nexus_tests_on_nexusloop} test(s) created a "
+                    "nexusloop.Loop in the stock-loop run -- a constructor bypasses new_loop()"
+                )
+            return
         if cls._nexus_tests_run and not cls._nexus_tests_on_nexusloop:
             raise AssertionError(
                 f"{cls.__qualname__}: {cls._nexus_tests_run} test(s) ran but none created a "
@@ -179,13 +219,14 @@ class NexusCase:
         if gen is not None:
             RECORDS[self.id()].skipped = True  # type: ignore[attr-defined]
             raise unittest.SkipTest(VIRTUAL_TIME_REASON)
-        loop = nexusloop.new_event_loop()
-        loop._ready = ReadyView(loop)
+        loop = new_loop()
+        if not STOCK:
+            loop._ready = ReadyView(loop)
         self.set_event_loop(loop)  # type: ignore[attr-defined]
         return loop
 
     def create_event_loop(self) -> Any:
-        return nexusloop.new_event_loop()
+        return new_loop()
 
 
 class ReadyView:
@@ -286,6 +327,8 @@ def conformance(
             _mark(cls, name, pytest.mark.skip(reason=VIRTUAL_TIME_REASON))
         mode_xfail = dict(xfail or {})
         mode_xfail.update((xfail_pure if PURE else xfail_compiled) or {})
+        if STOCK:  # xfails are nexusloop bugs: on the stock loop these tests must pass
+            mode_xfail = {}
         for name, reason in mode_xfail.items():
             _mark(cls, name, pytest.mark.xfail(strict=True, reason=f"nexusloop bug: {reason}"))
         return cls

@@ -16,13 +16,36 @@ PATCHES_BASE_EVENT_LOOP = (
 )
 
 NEXT_ISSUE = (
-    "transports/servers/pipes/subprocesses/TLS/sendfile are the next issue (not implemented by "
-    "nexusloop yet)"
+    "TLS, pipes/ptys and subprocesses are the next issue (#7; not implemented by nexusloop yet)"
 )
 
 CPYTHON_SELECTOR_INTERNALS = (
     "reads BaseSelectorEventLoop private state ({what}) that a loop not built on "
     "selector_events cannot have"
+)
+
+STOCK_LOOP_PRIVATE = (
+    "calls or reads private members of asyncio's _UnixSelectorEventLoop ({what}) that a loop not "
+    "built on asyncio's selector_events/unix_events cannot have"
+)
+
+PATCHES_ASYNCIO_MODULE = (
+    "patches {what}, a module global of the stock loop's implementation, to fake {fake}; "
+    "nexusloop does not make those calls through that module global, so the patch cannot reach "
+    "them and the assertions about the fake do not apply"
+)
+
+ASYNCIO_PIPE_TRANSPORTS = (
+    "tests asyncio's own pipe transport classes (unix_events._UnixReadPipeTransport / "
+    "_UnixWritePipeTransport, constructed directly with a mocked pipe, os.read/os.write and "
+    "test_utils.TestLoop's assert_reader/assert_writer), not the event loop; nexusloop's pipe "
+    "transports are the next issue"
+)
+
+ASYNCIO_CHILD_WATCHERS = (
+    "tests asyncio's own child watcher classes (SafeChildWatcher/FastChildWatcher with "
+    "os.waitpid and loop.add_signal_handler mocked), not the event loop; subprocesses are the "
+    "next issue"
 )
 
 POLICY_CLASSES = (

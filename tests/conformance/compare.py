@@ -2,8 +2,9 @@
 
 Usage (from the repository root)::
 
-    python tests/conformance/compare.py            # stock + nexusloop compiled + nexusloop pure
+    python tests/conformance/compare.py            # stock + nexusloop compiled + pure + harness check
     python tests/conformance/compare.py --markdown out.md
+    python tests/conformance/compare.py --modes compiled,pure
 
 It runs, each in a fresh process:
 
@@ -11,6 +12,9 @@ It runs, each in a fresh process:
    CPython classes, every selector variant), with this file as a plugin recording each outcome;
 2. the harness on nexusloop, compiled and pure (``NEXUSLOOP_NO_EXTENSIONS=1``), with
    ``NEXUSLOOP_CONFORMANCE_JSON`` (see ``conftest.py``);
+3. mode ``harness-on-stock``: the same harness with ``NEXUSLOOP_CONFORMANCE_LOOP=stock``, i.e. on
+   asyncio's own loop -- every test it does not exclude must pass there, or the harness (not
+   nexusloop) is wrong;
 
 then matches every harness test with the stock test it mirrors (``stock_counterpart`` + method)
 and prints per-module counts plus every test that passes on stock but not on nexusloop, with the
@@ -34,7 +38,9 @@ import pytest
 MODULES = [
     "test_events", "test_tasks", "test_futures", "test_futures2", "test_locks", "test_queues",
     "test_timeouts", "test_waitfor", "test_taskgroups", "test_pep492", "test_context",
-    "test_runners", "test_threads", "test_sock_lowlevel",
+    "test_runners", "test_threads", "test_sock_lowlevel", "test_streams", "test_server",
+    "test_buffered_proto", "test_sendfile", "test_unix_events", "test_protocols",
+    "test_transports",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -93,16 +99,28 @@ def run_stock(tmp: str) -> tuple[dict[str, str], float]:
         return json.load(fh), seconds
 
 
-def run_nexus(tmp: str, pure: bool) -> tuple[list[dict[str, Any]], float]:
-    path = os.path.join(tmp, f"nexus-{'pure' if pure else 'compiled'}.json")
+MODES = ("compiled", "pure", "harness-on-stock")
+
+
+def run_nexus(tmp: str, mode: str) -> tuple[list[dict[str, Any]], float]:
+    if mode not in MODES:
+        raise SystemExit(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    path = os.path.join(tmp, f"nexus-{mode}.json")
     env = dict(os.environ, NEXUSLOOP_CONFORMANCE_JSON=path)
     env.pop("NEXUSLOOP_NO_EXTENSIONS", None)
-    if pure:
+    env.pop("NEXUSLOOP_CONFORMANCE_LOOP", None)
+    if mode == "pure":
         env["NEXUSLOOP_NO_EXTENSIONS"] = "1"
+    elif mode == "harness-on-stock":
+        env["NEXUSLOOP_CONFORMANCE_LOOP"] = "stock"
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/conformance"]
     seconds = _run(cmd, env)
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)["tests"], seconds
+
+
+def _label(mode: str) -> str:
+    return "harness on the stock loop" if mode == "harness-on-stock" else f"nexusloop {mode}"
 
 
 def report(stock: dict[str, str], modes: dict[str, list[dict[str, Any]]],
@@ -115,7 +133,7 @@ def report(stock: dict[str, str], modes: dict[str, list[dict[str, Any]]],
         stock_by_module[key.split(".")[2]][outcome] += 1
     out.append("| module | stock: passed / skipped / failed (all classes) "
                "| stock: passed (counterparts) | "
-               + " | ".join(f"nexusloop {m}: passed / xfail / excluded / failed" for m in modes)
+               + " | ".join(f"{_label(m)}: passed / xfail / excluded / failed" for m in modes)
                + " |")
     out.append("|---|---|---|" + "---|" * len(modes))
     per_mode: dict[str, dict[str, collections.Counter[str]]] = {}
@@ -206,14 +224,14 @@ def report(stock: dict[str, str], modes: dict[str, list[dict[str, Any]]],
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--markdown", help="also write the report to this file")
-    parser.add_argument("--modes", default="compiled,pure")
+    parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         seconds: dict[str, float] = {}
         stock, seconds["stock"] = run_stock(tmp)
         modes: dict[str, list[dict[str, Any]]] = {}
         for mode in args.modes.split(","):
-            modes[mode], seconds[f"nexusloop {mode}"] = run_nexus(tmp, pure=(mode == "pure"))
+            modes[mode], seconds[_label(mode)] = run_nexus(tmp, mode)
     text, regressions = report(stock, modes, seconds)
     print(text)
     if args.markdown:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import nexusloop
-
-from ._harness import cpython_test_module, derive_all
+from ._harness import cpython_test_module, derive_all, new_loop
 
 cpy = cpython_test_module("test_pep492")
 test_utils = cpython_test_module("utils")
@@ -17,7 +15,7 @@ test_utils = cpython_test_module("utils")
 
 def _setUp(self: Any) -> None:
     test_utils.TestCase.setUp(self)  # skip BaseTest.setUp's mocked BaseEventLoop
-    self.loop = nexusloop.new_event_loop()
+    self.loop = new_loop()
     self.set_event_loop(self.loop)
 
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import nexusloop
-
-from ._harness import cpython_test_module, derive_all
+from ._harness import cpython_test_module, derive_all, new_loop
 
 cpy = cpython_test_module("test_runners")
 
 
 def _new_loop(self: Any) -> Any:
-    loop = nexusloop.new_event_loop()
+    loop = new_loop()
     loop.shutdown_ag_run = False
     real_shutdown_asyncgens = loop.shutdown_asyncgens
 

@@ -1,23 +1,17 @@
 """CPython's ``test.test_asyncio.test_sock_lowlevel`` on nexusloop (see ``_harness.py``).
 
 ``BaseSockTestsMixin`` is what CPython runs once per selector; here it runs once on nexusloop
-(``create_event_loop``), compared against ``EPollEventLoopTests``. The one test that opens a
-transport (``create_connection(sock=...)``) belongs to the next issue.
+(``create_event_loop``), compared against ``EPollEventLoopTests``. All of its tests run (the
+module has no TLS test; ``test_create_connection_sock`` opens a transport).
 """
 from __future__ import annotations
 
-from . import _reasons as R
-from ._harness import NexusCase, conformance, cpython_test_module, matching_tests
+from ._harness import NexusCase, conformance, cpython_test_module
 
 cpy = cpython_test_module("test_sock_lowlevel")
 test_utils = cpython_test_module("utils")
 
-_EXCLUDE = matching_tests(
-    cpy.BaseSockTestsMixin,
-    {r"create_connection|create_server|create_datagram_endpoint|sendfile": R.NEXT_ISSUE},
-)
 
-
-@conformance(stock=f"{cpy.__name__}.EPollEventLoopTests", exclude=_EXCLUDE)
+@conformance(stock=f"{cpy.__name__}.EPollEventLoopTests")
 class NexusSockTests(NexusCase, cpy.BaseSockTestsMixin, test_utils.TestCase):
     """``BaseSockTestsMixin`` with ``create_event_loop()`` returning a nexusloop (NexusCase)."""
