@@ -68,6 +68,24 @@ def _format_handle(handle: Any) -> str:
     return str(handle)
 
 
+# Python 3.12+ runs a custom exception handler in the context of the task, future or handle
+# the report is about (gh-96704); 3.11 runs it in the caller's context.
+_HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
+
+
+def _handler_context(context: dict[str, Any]) -> Any:
+    thing = context.get("task")
+    if thing is None:
+        thing = context.get("future")  # a Task may be reported as the future
+    if thing is None:
+        thing = context.get("handle")
+    get_context = getattr(thing, "get_context", None)
+    if get_context is None:
+        return None
+    ctx = get_context()
+    return ctx if hasattr(ctx, "run") else None
+
+
 # The core's scheduling methods take Any-typed callbacks and return nexusloop handles (which
 # behave as, but do not inherit, asyncio.Handle): mypy reports that as a base-class mismatch.
 class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
@@ -283,7 +301,11 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
                 base_events.logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            self._exception_handler(self, context)
+            handler_context = _handler_context(context) if _HANDLER_IN_CONTEXT else None
+            if handler_context is None:
+                self._exception_handler(self, context)
+            else:
+                handler_context.run(self._exception_handler, self, context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
