@@ -668,6 +668,12 @@ def header(loop: asyncio.AbstractEventLoop) -> int:
     return 8 if is_nexus(loop) or sys.version_info >= (3, 13) else 0
 
 
+# Stock asyncio 3.13.0 to 3.13.5 (gh-135444, fixed in 3.13.6): sendto() counts len(data) + 8 for
+# a datagram it queues, but _sendto_ready() takes only len(data) off when it sends it, so every
+# datagram that went through the queue leaves 8 bytes in get_write_buffer_size() for good.
+STOCK_QUEUE_SIZE_NEVER_DRAINS = (3, 13) <= sys.version_info < (3, 13, 6)
+
+
 def test_write_buffer_limits(any_loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         t, p = await any_loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
@@ -694,6 +700,12 @@ def test_write_buffer_limits(any_loop: asyncio.AbstractEventLoop) -> None:
 def test_flow_control_pause_and_resume(
     any_loop: asyncio.AbstractEventLoop, flood: UnixFlood
 ) -> None:
+    if STOCK_QUEUE_SIZE_NEVER_DRAINS and not is_nexus(any_loop):
+        pytest.skip(
+            "stock asyncio 3.13.0-3.13.5 leaves 8 bytes in get_write_buffer_size() for every "
+            "datagram sent from the queue, so it never returns to 0 (asyncio bug gh-135444)"
+        )
+
     async def main() -> None:
         await flood.connect()
         t, p = flood.transport, flood.protocol

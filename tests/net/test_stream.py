@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import struct
+import sys
 import tempfile
 import time
 import warnings
@@ -25,6 +26,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
+
+import nexusloop
 
 HANG_GUARD = 20.0  # seconds; only catches hangs
 BIG = 2 * 1024 * 1024  # much more than loopback's kernel buffers hold once they are shrunk
@@ -47,6 +50,28 @@ class Net:
     def take_errors(self) -> list[dict[str, Any]]:
         errors, self.errors = self.errors, []
         return errors
+
+    def skip_stock_if(self, affected: bool, reason: str) -> None:
+        """Skip on the stock loop if ``affected`` (an asyncio bug there); nexusloop always runs."""
+        if affected and not isinstance(self.loop, nexusloop.Loop):
+            pytest.skip(f"stock asyncio {reason} (asyncio bug)")
+
+
+# Stock asyncio bugs that nexusloop does not share. A test that exercises one skips its stock
+# parametrization on the affected Python versions and stays strict on nexusloop.
+#
+# Zero-copy writes (gh-91166, Python 3.12+): _SelectorSocketTransport.write() queues the caller's
+# object itself (or memoryview(data)[n:] after a partial send) and writelines() queues
+# memoryview(data), where 3.11 copied into its bytearray buffer. A bytearray or array the caller
+# changes after write() returns changes the bytes that are sent. For a memoryview whose format is
+# not bytes, get_write_buffer_size() (sum of len()) counts items instead of bytes, and after
+# sendmsg() _adjust_leftover_buffer() subtracts item counts from a byte count, so it pops past
+# the end of the queue (IndexError: a fatal write error that closes the connection).
+STOCK_ZERO_COPY_WRITES = sys.version_info >= (3, 12)
+# writelines() without write()'s connection-lost check (gh-136234, fixed in 3.13.10; 3.12 was
+# security-only by then): after close() it queues the data and calls self._write_ready(), which
+# close() has set to None, so it raises TypeError: 'NoneType' object is not callable.
+STOCK_WRITELINES_AFTER_CLOSE_RAISES = (3, 12) <= sys.version_info < (3, 13, 10)
 
 
 @pytest.fixture
@@ -333,6 +358,12 @@ def test_writelines_many_chunks_keep_order(net: Net) -> None:
 
 
 def test_bytearray_reused_after_write_is_not_corrupted(net: Net) -> None:
+    net.skip_stock_if(
+        STOCK_ZERO_COPY_WRITES,
+        "3.12+ queues the caller's bytearray (or a memoryview of it) instead of a copy (zero-copy "
+        "writes, gh-91166), so changing it after write()/writelines() changes what is sent",
+    )
+
     async def main() -> None:
         sock = socket.socket()
         shrink_buffers(sock)
@@ -360,6 +391,14 @@ def test_bytearray_reused_after_write_is_not_corrupted(net: Net) -> None:
 
 
 def test_memoryview_of_non_byte_format(net: Net) -> None:
+    net.skip_stock_if(
+        STOCK_ZERO_COPY_WRITES,
+        "3.12+ queues a non-byte memoryview as is (zero-copy writes, gh-91166): "
+        "get_write_buffer_size() counts its items, not bytes, _adjust_leftover_buffer() then pops "
+        "past the end of the queue (IndexError, fatal write error), and a later change to the "
+        "array is sent",
+    )
+
     async def main() -> None:
         sock = socket.socket()
         shrink_buffers(sock)
@@ -1055,6 +1094,12 @@ def test_peer_closes_mid_write(net: Net) -> None:
 def test_write_after_close_warns_without_raising(
     net: Net, caplog: pytest.LogCaptureFixture
 ) -> None:
+    net.skip_stock_if(
+        STOCK_WRITELINES_AFTER_CLOSE_RAISES,
+        "3.12 to 3.13.9: writelines() after close() raises TypeError: 'NoneType' object is not "
+        "callable (it lacks write()'s connection-lost check, gh-136234)",
+    )
+
     async def main() -> None:
         async with stream_pair() as p:
             with caplog.at_level(logging.WARNING, logger="asyncio"):
