@@ -2,19 +2,51 @@
 
 What a datagram transport is here
 ---------------------------------
-A :class:`DatagramTransport` owns one non-blocking ``SOCK_DGRAM`` socket (UDP over IPv4/IPv6, or
-``AF_UNIX``) and one :class:`asyncio.DatagramProtocol`. Like the stream transport
-(``_stream.py``) it is a readiness *watcher* of the loop core: it registers itself with
-``loop._watch_read(fd, self)`` / ``loop._watch_write(fd, self)`` and the tick calls
-:meth:`_read_ready` / :meth:`_write_ready` directly, inside the transport's own
-``contextvars.Context`` (a copy taken at creation). Nothing is allocated or queued per readiness
-event beyond what the socket call itself returns.
+A datagram transport owns one non-blocking ``SOCK_DGRAM`` socket (UDP over IPv4/IPv6, or
+``AF_UNIX``) and one :class:`asyncio.DatagramProtocol`. As the stream transport (``_stream.py``)
+it is two objects:
+
+* :class:`_DatagramCore`, a compiled class (``_datagram.pxd``) holding all the state and doing
+  all the I/O. It is a readiness *watcher* of the loop core (``_core._loopcore.Watcher``): it
+  registers itself with ``loop._watch_read(fd, self)`` / ``loop._watch_write(fd, self)`` and the
+  tick calls its ``_read_ready`` / ``_write_ready`` directly (a C call through the vtable),
+  inside the transport's own ``contextvars.Context`` (a copy taken at creation). Nothing is
+  allocated or queued per readiness event.
+* :class:`DatagramTransport`, the object protocols see: an :class:`asyncio.Transport` and
+  :class:`asyncio.DatagramTransport` subclass (an extension type cannot be either) whose
+  methods delegate to the core. ``sendto`` and ``is_closing`` are bound to the core's methods
+  on the instance, so ``transport.sendto(data, addr)`` is one C call.
 
 Datagrams keep their boundaries, so the write side is a queue of ``(bytes, address)`` pairs and
 not a byte stream: ``sendto`` hands the datagram to the kernel at once when nothing is queued
 (one syscall, no registration); only when the kernel would block (a full send buffer, or a full
 receive queue of a Unix datagram peer) is it copied into the queue and a write watcher
 registered, which sends the queue in order as the socket becomes writable.
+
+Compiled
+    The core calls ``recvfrom``/``sendto``/``send`` on the file descriptor itself (no socket
+    method lookup, no argument parsing) and receives into one static 256 KiB buffer, copied out
+    at the datagram's size. ``EAGAIN`` is a return value checked in C, not a
+    ``BlockingIOError`` built and discarded; other errors raise the same ``OSError`` subclass
+    as the socket methods, and ``EINTR`` runs the signal handlers and retries as they do.
+    Raw receiving is used for ``AF_INET``/``AF_INET6`` sockets; other families (``AF_UNIX``)
+    and an unusual ``max_size`` above 256 KiB use the socket's ``recvfrom_into``.
+    With ``NEXUSLOOP_NO_EXTENSIONS=1`` the same file runs as plain Python on the socket's own
+    methods throughout (same behaviour, same tests).
+
+Addresses (compiled)
+    A received address is built as ``socket.recvfrom`` builds it: ``(host, port)`` for IPv4,
+    ``(host, port, flowinfo, scope_id)`` for IPv6 (host text as ``inet_ntop`` writes it).
+    The core remembers the last one with its ``sockaddr``: a datagram from the same peer
+    (every datagram of a connected endpoint, a burst from one client) gets the same tuple
+    object (tuples of ``str`` and ``int`` are immutable, so only identity could tell), and a
+    ``sendto`` to that very object (the usual reply, ``transport.sendto(data, addr)`` inside
+    ``datagram_received``) reuses its ``sockaddr``. Another address is converted when it is
+    ``(numeric_ip_str, int_port[, flowinfo[, scope_id]])`` in range, and remembered for the
+    next ``sendto`` given the same object; anything else (host names, ``bytes`` hosts, zone
+    indexes, ``AF_UNIX`` paths, bad values) goes to ``socket.sendto``, which resolves names
+    and raises exactly as it does for asyncio. The ``socket.sendto`` audit event is raised
+    either way.
 
 Semantics (CPython's ``selector_events._SelectorDatagramTransport`` and
 ``base_events.create_datagram_endpoint`` are the specification)
@@ -23,6 +55,9 @@ Semantics (CPython's ``selector_events._SelectorDatagramTransport`` and
     * An ``OSError`` from ``recvfrom``/``send``/``sendto`` (e.g. ``ConnectionRefusedError`` after
       an ICMP port-unreachable on a connected socket) goes to ``protocol.error_received`` and the
       transport stays open; any other exception is fatal (exception handler, then closed).
+    * An exception raised by ``datagram_received`` (or ``error_received``) in a readiness
+      event goes to the loop's exception handler, as a raising callback does, and the
+      transport stays open.
     * ``sendto(data, addr)`` on a connected endpoint: ``addr`` must be ``None`` or the address it
       was created with, else ``ValueError``. A connected socket sends with ``send``.
     * Empty ``data`` is sent as an empty datagram (CPython 3.13; 3.11 and 3.12 dropped it).
@@ -36,23 +71,24 @@ Reading in batches
     asyncio reads one datagram per readiness event. A socket that many peers send to (a
     server) then costs one ``epoll_wait`` per datagram; libuv (and so uvloop) reads until the
     socket is empty, up to 32 datagrams, instead. That costs one ``recvfrom`` failing with
-    ``EAGAIN`` at the end of every batch, which in Python also means building and discarding a
-    ``BlockingIOError``: for a socket with one datagram in flight (a client waiting for its
-    reply) it is pure overhead. So a transport reads a batch (up to 32, until ``EAGAIN``) while
-    its socket showed a backlog at the previous event (a batch of more than one datagram), and
-    otherwise one datagram per event as asyncio, trying a batch every 8th event to notice a
-    backlog forming. Level-triggered polling means nothing is left behind either way: an
-    unread datagram keeps the socket readable. Reading stops at once when the protocol pauses
-    reading or closes the transport.
+    ``EAGAIN`` at the end of every batch (in pure Python also a ``BlockingIOError`` built and
+    discarded): for a socket with one datagram in flight (a client waiting for its reply) it is
+    pure overhead. So a transport reads a batch (up to 32, until ``EAGAIN``) while its socket
+    showed a backlog at the previous event (a batch of more than one datagram), and otherwise
+    one datagram per event as asyncio, trying a batch every 8th event to notice a backlog
+    forming. Level-triggered polling means nothing is left behind either way: an unread
+    datagram keeps the socket readable. Reading stops at once when the protocol pauses reading
+    or closes the transport.
 
 The receive buffer
     asyncio calls ``recvfrom(256 KiB)``, which makes CPython allocate a 256 KiB ``bytes`` and
     shrink it for every datagram (an allocation that size goes to mmap/munmap; the stream
-    transport avoids it the same way). Instead each thread has one 256 KiB ``bytearray`` that every
-    datagram transport created on it shares: ``recvfrom_into`` that buffer, then copy the
-    datagram out into ``bytes`` of its own size before calling the protocol. Sharing is safe
-    because a transport only reads from its loop's tick, on the loop's thread, one datagram at
-    a time, and the copy is made before any protocol code runs.
+    transport avoids it the same way). Compiled, the datagram lands in the module's static
+    buffer (see "Compiled"). On the socket-method path each thread has one 256 KiB
+    ``bytearray`` that every datagram transport created on it shares: ``recvfrom_into`` that
+    buffer, then copy the datagram out into ``bytes`` of its own size. Sharing either buffer
+    is safe because a transport only reads from its loop's tick, on the loop's thread, one
+    datagram at a time, and the copy is made before any protocol code runs.
 
 Lifecycle (who closes what, when ``connection_lost`` fires)
     * ``connection_made(transport)`` runs in the loop tick after creation; the read watcher is
@@ -64,21 +100,23 @@ Lifecycle (who closes what, when ``connection_lost`` fires)
     * ``abort()`` and fatal errors: drop the queue, stop reading and writing, call
       ``connection_lost(exc)`` soon (``None`` for ``abort``).
     * ``connection_lost`` is called exactly once (and only if ``connection_made`` was); after it
-      the socket is closed and the transport drops its loop and protocol. ``sendto`` after that
-      is dropped; from the fifth such call on, each logs asyncio's warning
+      the socket is closed and the core drops its loop, protocol and transport (the transport
+      refers to the core, not the reverse, from then on). ``sendto`` after that is dropped;
+      from the fifth such call on, each logs asyncio's warning
       ``socket.send() raised exception.``
     * A transport garbage-collected unclosed warns (``ResourceWarning``) and closes its socket.
 
 Contract with the loop
     Calls ``loop._watch_read/_watch_write/_unwatch_read/_unwatch_write``, ``loop.call_soon``,
-    ``loop.call_exception_handler``, ``loop.create_future``, ``loop.get_debug``,
-    ``loop.getaddrinfo`` and ``loop.sock_connect``, and registers itself in
+    ``loop.call_exception_handler``, ``loop.create_future``, ``loop.get_debug`` (``_debug``),
+    ``loop.getaddrinfo`` and ``loop.sock_connect``, and registers the transport in
     ``loop._transports[fd]`` (a ``WeakValueDictionary``; ``add_reader`` on its fd then raises
     ``RuntimeError`` as in asyncio). :func:`create_datagram_endpoint` is bound on the Loop as
     ``Loop.create_datagram_endpoint``.
 """
 from __future__ import annotations
 
+import _socket
 import asyncio
 import collections
 import contextvars
@@ -93,6 +131,13 @@ from asyncio import constants, trsock
 from collections.abc import Callable
 from typing import Any
 
+try:
+    import cython
+except ImportError:  # pragma: no cover
+    from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
+
+from nexusloop._core._loopcore import Watcher
+
 __all__ = ["DatagramTransport", "create_datagram_endpoint"]
 
 _logger = logging.getLogger("asyncio")
@@ -103,6 +148,7 @@ _CONNLOST_WARN = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 _HEADER_SIZE = 8  # bytes counted per queued datagram on top of its payload
 _HAS_IPV6 = socket.has_ipv6
 _HAS_AF_UNIX = hasattr(socket, "AF_UNIX")
+_INET = (int(socket.AF_INET), int(getattr(socket, "AF_INET6", -1)))
 # Python 3.13 accepts any non-stream socket (SOCK_SEQPACKET, SOCK_RAW) and says so differently.
 _ANY_NON_STREAM_SOCK = sys.version_info >= (3, 13)
 _copy_context = contextvars.copy_context
@@ -110,6 +156,10 @@ _DEFAULT_MAX_SIZE = 256 * 1024
 _READS_PER_EVENT = 32  # datagrams read per readiness event at most (libuv's batch)
 _PROBE_EVERY = 8  # a socket without a backlog is probed for one every this many events
 _per_thread = threading.local()
+
+# socket.socket's family property converts to IntEnum on every access; the C-level getter of
+# _socket.socket returns the plain int.
+_raw_family = _socket.socket.family.__get__
 
 
 def _receive_buffer(size: int) -> memoryview:
@@ -123,77 +173,31 @@ def _receive_buffer(size: int) -> memoryview:
     return view
 
 
-class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
-    """Transport over a datagram socket (UDP or Unix); see the module docstring.
+class _DatagramCore(Watcher):
+    """The compiled state and I/O of one datagram transport (see the module docstring)."""
 
-    It is an ``asyncio.Transport`` as well as an ``asyncio.DatagramTransport``, as asyncio's own
-    datagram transport is (CPython's tests check both); ``write()`` is not supported.
-
-    Made by ``loop.create_datagram_endpoint``::
-
-        transport, protocol = await loop.create_datagram_endpoint(
-            MyProtocol, local_addr=("127.0.0.1", 9999))
-        transport.sendto(b"ping", ("127.0.0.1", 9998))
-    """
-
-    __slots__ = (
-        "__weakref__",
-        "_loop",
-        "_sock",
-        "_sock_fd",
-        "_protocol",
-        "_protocol_connected",
-        "_address",
-        "_connected",
-        "_context",
-        "_rview",
-        "_backlog",
-        "_quiet_events",
-        "_buffer",
-        "_buffer_size",
-        "_conn_lost",
-        "_closing",
-        "_paused",
-        "_reading",
-        "_writing",
-        "_protocol_paused",
-        "_high_water",
-        "_low_water",
-    )
-
-    max_size = _DEFAULT_MAX_SIZE  # largest datagram received whole, as asyncio (read at creation)
-
-    def __init__(
-        self,
-        loop: Any,
-        sock: socket.socket,
-        protocol: asyncio.BaseProtocol,
-        address: Any = None,
-        waiter: asyncio.Future[Any] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(extra)
-        self._sock: Any = None  # set last: __del__ must see a half-built transport as closed
-        self._loop: Any = loop
+    def __init__(self, transport: Any, loop: Any, sock: socket.socket, protocol: Any,
+                 address: Any, connected: bool, max_size: int) -> None:
+        self._transport = transport
+        self._loop = loop
         self._context = _copy_context()
-        info: dict[str, Any] = self._extra  # type: ignore[attr-defined]  # BaseTransport's slot
-        info["socket"] = trsock.TransportSocket(sock)
-        try:
-            info["sockname"] = sock.getsockname()
-        except OSError:
-            info["sockname"] = None
-        if "peername" not in info:
-            try:
-                info["peername"] = sock.getpeername()
-            except OSError:
-                info["peername"] = None
-        # asyncio sends with send() when the socket has a (non-empty) peer name, else sendto().
-        self._connected = bool(info["peername"])
-        self._sock_fd = sock.fileno()
-        self._protocol: Any = protocol
-        self._protocol_connected = True
+        self._sock: Any = sock
+        self._fd = sock.fileno()
+        is_socket = isinstance(sock, _socket.socket)
+        self._family = _raw_family(sock) if is_socket else -1
+        self._protocol: Any = None
+        self._protocol_connected = False
         self._address = address
-        self._rview = _receive_buffer(self.max_size)
+        self._connected = connected
+        self._max_size = max_size
+        # The raw system calls (compiled only) on a real socket; AF_INET/AF_INET6 addresses are
+        # converted here, other families' by the socket module.
+        self._raw_send = cython.compiled and is_socket
+        self._raw_addr = self._raw_send and self._family in _INET
+        self._raw_recv = self._raw_addr and max_size <= _DEFAULT_MAX_SIZE  # the static buffer
+        self._rview: Any = None if self._raw_recv else _receive_buffer(max_size)
+        self._rx_addr: Any = None
+        self._tx_addr: Any = None
         self._backlog = False
         self._quiet_events = 0
         self._buffer: collections.deque[tuple[bytes, Any]] = collections.deque()
@@ -206,14 +210,12 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         self._protocol_paused = False
         self._high_water = 64 * 1024
         self._low_water = 16 * 1024
-        self._sock = sock
-        loop._transports[self._sock_fd] = self
-        # connection_made, then reading, then the waiter, in the next tick (asyncio's order).
-        loop.call_soon(self._start, waiter, context=self._context)
+        self.set_protocol(protocol)
 
     def _start(self, waiter: asyncio.Future[Any] | None) -> None:
+        # connection_made, then reading, then the waiter: asyncio's order, in one callback.
         try:
-            self._protocol.connection_made(self)
+            self._protocol.connection_made(self._transport)
         except _FATAL:
             raise
         except BaseException as exc:
@@ -221,78 +223,67 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
                 {
                     "message": "Exception in callback protocol.connection_made()",
                     "exception": exc,
-                    "transport": self,
+                    "transport": self._transport,
                     "protocol": self._protocol,
                 }
             )
         if not self._closing and not self._paused:
-            self._loop._watch_read(self._sock_fd, self)
+            self._loop._watch_read(self._fd, self)
             self._reading = True
         if waiter is not None and not waiter.cancelled():
             waiter.set_result(None)
-
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._sock is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._sock_fd}")
-        if self._loop is not None and not self._loop.is_closed():
-            info.append("read=polling" if self._reading else "read=idle")
-            state = "polling" if self._writing else "idle"
-            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
-        return "<{}>".format(" ".join(info))
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        sock = self._sock
-        if sock is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            sock.close()
-            self._sock = None
-
-    # ------------------------------------------------------------- protocol
 
     def set_protocol(self, protocol: Any) -> None:
         self._protocol = protocol
         self._protocol_connected = True
 
-    def get_protocol(self) -> Any:
-        return self._protocol
-
     def is_closing(self) -> bool:
         return self._closing
 
-    # -------------------------------------------------------------- reading
-    # asyncio's datagram transport inherits pause_reading/resume_reading/is_reading from its
-    # selector base class; code relies on them, so they are here too.
+    def _report_callback_error(self, exc: BaseException, method: str) -> None:
+        # A protocol callback raised inside a readiness event: reported as the tick reports a
+        # raising callback, naming the transport the protocol knows; the transport stays open.
+        self._loop.call_exception_handler(
+            {
+                "message": f"Exception in callback {self._transport!r}.{method}()",
+                "exception": exc,
+                "transport": self._transport,
+            }
+        )
 
-    def is_reading(self) -> bool:
-        return not self._closing and not self._paused
+    # -------------------------------------------------------------- reading
 
     def pause_reading(self) -> None:
         if self._closing or self._paused:
             return
         self._paused = True
         self._stop_reading()
-        if self._loop.get_debug():
-            _logger.debug("%r pauses reading", self)
+        if self._loop._debug:
+            _logger.debug("%r pauses reading", self._transport)
 
     def resume_reading(self) -> None:
         if self._closing or not self._paused:
             return
         self._paused = False
-        self._loop._watch_read(self._sock_fd, self)
+        self._loop._watch_read(self._fd, self)
         self._reading = True
-        if self._loop.get_debug():
-            _logger.debug("%r resumes reading", self)
+        if self._loop._debug:
+            _logger.debug("%r resumes reading", self._transport)
 
     def _stop_reading(self) -> None:
         if self._reading:
             self._reading = False
-            self._loop._unwatch_read(self._sock_fd)
+            self._loop._unwatch_read(self._fd)
 
     def _read_ready(self) -> None:
+        try:
+            self._read_datagrams()
+        except _FATAL:
+            raise
+        except BaseException as exc:
+            self._report_callback_error(exc, "_read_ready")
+
+    def _read_datagrams(self) -> None:
         # A batch of datagrams per readiness event while the socket has shown a backlog, else
         # one, with a probe for a backlog every _PROBE_EVERY events (the module docstring says
         # why). Stop as soon as the protocol pauses reading or closes the transport.
@@ -301,12 +292,19 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         else:
             self._quiet_events += 1
             budget = _READS_PER_EVENT if self._quiet_events % _PROBE_EVERY == 0 else 1
-        view = self._rview
         received = 0
         # (_reading is False once the transport closes: close() and _force_close() stop reading.)
         while received < budget and self._reading:
             try:
-                nbytes, addr = self._sock.recvfrom_into(view)
+                if cython.compiled and self._raw_recv:
+                    data = _recv_datagram(self)  # type: ignore[name-defined]  # noqa: F821 (.pxd)
+                    if data is None:
+                        break  # EAGAIN
+                    addr = self._rx_addr
+                else:
+                    view = self._rview
+                    nbytes, addr = self._sock.recvfrom_into(view)
+                    data = bytes(view[:nbytes])
             except _WOULD_BLOCK:
                 break
             except OSError as exc:
@@ -318,20 +316,15 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
                 self._fatal_error(exc, "Fatal read error on datagram transport")
                 return
             received += 1
-            # An exception from the protocol goes to the loop's exception handler (the tick
-            # catches it) and the transport stays open, as in asyncio.
-            self._protocol.datagram_received(bytes(view[:nbytes]), addr)
+            # Looked up per datagram, as asyncio does. An exception from the protocol
+            # propagates to _read_ready, which reports it.
+            self._protocol.datagram_received(data, addr)
         self._backlog = received > 1
 
     # -------------------------------------------------------------- writing
 
     def sendto(self, data: Any, addr: Any = None) -> None:
-        """Send ``data`` as one datagram to ``addr`` (``None``: the connected peer).
-
-        Example::
-
-            transport.sendto(b"ping", ("127.0.0.1", 9999))
-        """
+        """Send ``data`` as one datagram to ``addr`` (``None``: the connected peer)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(
                 f"data argument must be a bytes-like object, not {type(data).__name__!r}"
@@ -348,17 +341,11 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
                 _logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
             return
-        if not self._buffer:
+        if not self._buffer_size:  # (every queued datagram counts at least its header)
             # Nothing queued: hand the datagram to the kernel now.
             try:
-                if self._connected:
-                    self._sock.send(data)
-                else:
-                    self._sock.sendto(data, addr)
-                return
-            except _WOULD_BLOCK:
-                self._loop._watch_write(self._sock_fd, self)
-                self._writing = True
+                if self._send(data, addr):
+                    return
             except OSError as exc:
                 self._protocol.error_received(exc)
                 return
@@ -367,24 +354,43 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal write error on datagram transport")
                 return
+            self._loop._watch_write(self._fd, self)
+            self._writing = True
         data = bytes(data)  # the caller may reuse its buffer once sendto() returns
         self._buffer.append((data, addr))
         self._buffer_size += len(data) + _HEADER_SIZE
         self._maybe_pause_protocol()
 
+    def _send(self, data: Any, addr: Any) -> bool:
+        """Send one datagram: true if the kernel took it, false if it would block."""
+        if cython.compiled and self._raw_send:
+            sent = _send_datagram(self, data, addr)  # type: ignore[name-defined]  # noqa: F821
+            if sent >= 0:
+                return sent > 0  # type: ignore[no-any-return]
+        try:
+            if self._connected:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, addr)
+        except _WOULD_BLOCK:
+            return False
+        return True
+
     def _write_ready(self) -> None:
+        try:
+            self._flush_queue()
+        except _FATAL:
+            raise
+        except BaseException as exc:
+            self._report_callback_error(exc, "_write_ready")
+
+    def _flush_queue(self) -> None:
         buffer = self._buffer
-        sock = self._sock
-        connected = self._connected
         while buffer:
             data, addr = buffer[0]
             try:
-                if connected:
-                    sock.send(data)
-                else:
-                    sock.sendto(data, addr)
-            except _WOULD_BLOCK:
-                break  # still full: wait for the next writable event
+                if not self._send(data, addr):
+                    break  # still full: wait for the next writable event
             except OSError as exc:
                 # The datagram is dropped, as asyncio drops it; the rest stays queued.
                 buffer.popleft()
@@ -410,17 +416,11 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
     def _stop_writing(self) -> None:
         if self._writing:
             self._writing = False
-            self._loop._unwatch_write(self._sock_fd)
+            self._loop._unwatch_write(self._fd)
 
     # --------------------------------------------------------- flow control
 
-    def get_write_buffer_size(self) -> int:
-        return self._buffer_size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+    def set_write_buffer_limits(self, high: Any = None, low: Any = None) -> None:
         if high is None:
             high = 64 * 1024 if low is None else 4 * low
         if low is None:
@@ -444,7 +444,7 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
                 {
                     "message": "protocol.pause_writing() failed",
                     "exception": exc,
-                    "transport": self,
+                    "transport": self._transport,
                     "protocol": self._protocol,
                 }
             )
@@ -461,7 +461,7 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
                     {
                         "message": "protocol.resume_writing() failed",
                         "exception": exc,
-                        "transport": self,
+                        "transport": self._transport,
                         "protocol": self._protocol,
                     }
                 )
@@ -478,19 +478,16 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
             self._stop_writing()
             self._loop.call_soon(self._call_connection_lost, None, context=self._context)
 
-    def abort(self) -> None:
-        self._force_close(None)
-
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
         if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                _logger.debug("%r: %s", self, message, exc_info=True)
+            if self._loop._debug:
+                _logger.debug("%r: %s", self._transport, message, exc_info=True)
         else:
             self._loop.call_exception_handler(
                 {
                     "message": message,
                     "exception": exc,
-                    "transport": self,
+                    "transport": self._transport,
                     "protocol": self._protocol,
                 }
             )
@@ -519,6 +516,158 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
             self._sock = None
             self._protocol = None
             self._loop = None
+            self._transport = None  # the transport refers to this core, not the reverse now
+
+
+class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
+    """Transport over a datagram socket (UDP or Unix); see the module docstring.
+
+    It is an ``asyncio.Transport`` as well as an ``asyncio.DatagramTransport``, as asyncio's own
+    datagram transport is (CPython's tests check both); ``write()`` is not supported.
+
+    Made by ``loop.create_datagram_endpoint``::
+
+        transport, protocol = await loop.create_datagram_endpoint(
+            MyProtocol, local_addr=("127.0.0.1", 9999))
+        transport.sendto(b"ping", ("127.0.0.1", 9998))
+    """
+
+    max_size = _DEFAULT_MAX_SIZE  # largest datagram received whole, as asyncio (read at creation)
+    _core: Any = None  # __del__ must work on a half-built transport
+
+    def __init__(
+        self,
+        loop: Any,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        address: Any = None,
+        waiter: asyncio.Future[Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(extra)
+        info: dict[str, Any] = self._extra  # type: ignore[attr-defined]  # BaseTransport's slot
+        info["socket"] = trsock.TransportSocket(sock)
+        try:
+            info["sockname"] = sock.getsockname()
+        except OSError:
+            info["sockname"] = None
+        if "peername" not in info:
+            try:
+                info["peername"] = sock.getpeername()
+            except OSError:
+                info["peername"] = None
+        # asyncio sends with send() when the socket has a (non-empty) peer name, else sendto().
+        connected = bool(info["peername"])
+        core = _DatagramCore(self, loop, sock, protocol, address, connected, self.max_size)
+        self._core = core
+        # The hot methods, bound on the instance: transport.sendto(data, addr) is one call into
+        # the compiled core instead of a Python method that delegates.
+        self.sendto = core.sendto  # type: ignore[method-assign]
+        self.is_closing = core.is_closing  # type: ignore[method-assign]
+        loop._transports[core._fd] = self
+        # connection_made, then reading, then the waiter, in the next tick (asyncio's order).
+        loop.call_soon(core._start, waiter, context=core._context)
+
+    def __repr__(self) -> str:
+        core = self._core
+        info = [self.__class__.__name__]
+        if core is None or core._sock is None:
+            info.append("closed")
+        elif core._closing:
+            info.append("closing")
+        if core is not None:
+            info.append(f"fd={core._fd}")
+            loop = core._loop
+            if loop is not None and not loop.is_closed():
+                info.append("read=polling" if core._reading else "read=idle")
+                state = "polling" if core._writing else "idle"
+                info.append(f"write=<{state}, bufsize={core._buffer_size}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        core = self._core
+        if core is not None and core._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            core._sock.close()
+            core._sock = None
+
+    # The state lives in the core; these read it for code that looks at asyncio's names.
+
+    @property
+    def _loop(self) -> Any:
+        return self._core._loop
+
+    @property
+    def _sock(self) -> socket.socket | None:
+        return self._core._sock  # type: ignore[no-any-return]
+
+    @property
+    def _sock_fd(self) -> int:
+        return self._core._fd  # type: ignore[no-any-return]
+
+    @property
+    def _protocol(self) -> Any:
+        return self._core._protocol
+
+    @property
+    def _address(self) -> Any:
+        return self._core._address
+
+    # ------------------------------------------------------------- protocol
+
+    def set_protocol(self, protocol: Any) -> None:
+        self._core.set_protocol(protocol)
+
+    def get_protocol(self) -> Any:
+        return self._core._protocol
+
+    def is_closing(self) -> bool:  # replaced per instance by the core's method (see __init__)
+        return self._core._closing  # type: ignore[no-any-return]
+
+    # -------------------------------------------------------------- reading
+    # asyncio's datagram transport inherits pause_reading/resume_reading/is_reading from its
+    # selector base class; code relies on them, so they are here too.
+
+    def is_reading(self) -> bool:
+        core = self._core
+        return not core._closing and not core._paused
+
+    def pause_reading(self) -> None:
+        self._core.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._core.resume_reading()
+
+    # -------------------------------------------------------------- writing
+
+    def sendto(self, data: Any, addr: Any = None) -> None:  # replaced per instance (__init__)
+        """Send ``data`` as one datagram to ``addr`` (``None``: the connected peer).
+
+        Example::
+
+            transport.sendto(b"ping", ("127.0.0.1", 9999))
+        """
+        self._core.sendto(data, addr)
+
+    # --------------------------------------------------------- flow control
+
+    def get_write_buffer_size(self) -> int:
+        return self._core._buffer_size  # type: ignore[no-any-return]
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        core = self._core
+        return (core._low_water, core._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._core.set_write_buffer_limits(high, low)
+
+    # ------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        self._core.close()
+
+    def abort(self) -> None:
+        self._core._force_close(None)
 
 
 # ------------------------------------------------------------------ endpoint creation

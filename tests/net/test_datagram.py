@@ -10,6 +10,7 @@ loop against its own rule.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import gc
@@ -257,6 +258,229 @@ def test_connection_made_before_datagrams(any_loop: asyncio.AbstractEventLoop) -
         assert rsock.fileno() == -1  # the transport closed the socket it was given
 
     run(any_loop, main())
+
+
+# ------------------------------------------------------------------------- addresses
+# Compiled, nexusloop receives and sends with raw system calls and builds and converts
+# addresses itself; these check the result against the socket module's own.
+
+
+def _family_host(family: str) -> tuple[socket.AddressFamily, str]:
+    if family == "ipv6" and not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback")
+    return (socket.AF_INET, "127.0.0.1") if family == "ipv4" else (socket.AF_INET6, "::1")
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_received_addresses_are_socket_recvfrom_addresses(
+    any_loop: asyncio.AbstractEventLoop, sockets: list[socket.socket], family: str
+) -> None:
+    """datagram_received gets the address tuple socket.recvfrom() gives for the same sender,
+    also when datagrams from several senders interleave."""
+    af, host = _family_host(family)
+    senders = []
+    for _ in range(3):
+        s = socket.socket(af, socket.SOCK_DGRAM)
+        sockets.append(s)
+        s.bind((host, 0))
+        senders.append(s)
+    plain = socket.socket(af, socket.SOCK_DGRAM)
+    sockets.append(plain)
+    plain.bind((host, 0))
+    plain.settimeout(HANG_GUARD)
+
+    async def main() -> None:
+        t, p = await any_loop.create_datagram_endpoint(Recorder, local_addr=(host, 0))
+        try:
+            addr = t.get_extra_info("sockname")
+            expected = []
+            for i in [0, 1, 1, 2, 0, 2, 1, 0]:
+                senders[i].sendto(b"x", plain.getsockname())
+                _, reference = plain.recvfrom(16)
+                senders[i].sendto(b"d%d" % i, addr)
+                expected.append((b"d%d" % i, reference))
+                await wait_for_cond(lambda: len(p.datagrams) == len(expected), "datagram")
+            assert p.datagrams == expected
+            for (_, got), (_, want) in zip(p.datagrams, expected, strict=True):
+                assert type(got) is tuple and len(got) == (2 if af == socket.AF_INET else 4)
+                assert [type(v) for v in got] == [type(v) for v in want] == (
+                    [str, int] if af == socket.AF_INET else [str, int, int, int]
+                )
+            assert expected[0][1] == senders[0].getsockname()
+        finally:
+            t.close()
+        await wait_for_cond(lambda: p.lost, "connection_lost")
+
+    run(any_loop, main())
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_sendto_address_forms(
+    any_loop: asyncio.AbstractEventLoop, sockets: list[socket.socket], family: str
+) -> None:
+    """Every address form socket.sendto() takes reaches the peer: numeric IPs (IPv6 with or
+    without flowinfo and scope id), host names (resolved by the socket module), bytes hosts,
+    tuple subclasses; the same address object twice; the reply to a received address."""
+    af, host = _family_host(family)
+    peer = socket.socket(af, socket.SOCK_DGRAM)
+    sockets.append(peer)
+    peer.bind((host, 0))
+    peer.settimeout(HANG_GUARD)
+    port = peer.getsockname()[1]
+    Pair = collections.namedtuple("Pair", "host port")
+    forms: list[Any] = [(host, port), (host.encode(), port), Pair(host, port), ("localhost", port)]
+    if af == socket.AF_INET6:
+        forms += [(host, port, 0), (host, port, 0, 0)]
+
+    async def main() -> None:
+        t, p = await any_loop.create_datagram_endpoint(Recorder, local_addr=(host, 0))
+        try:
+            me = t.get_extra_info("sockname")
+            for i, form in enumerate(forms):
+                if form[0] == "localhost":
+                    try:
+                        socket.getaddrinfo("localhost", port, af, socket.SOCK_DGRAM)
+                    except socket.gaierror:
+                        continue  # no "localhost" of this family here
+                for _ in range(2):  # the same object twice
+                    t.sendto(b"f%d" % i, form)
+                    data, sender = await any_loop.run_in_executor(None, peer.recvfrom, 64)
+                    assert (data, sender[:2]) == (b"f%d" % i, me[:2])
+            assert p.errors == [] and not t.is_closing()
+            # Replies to a received address (the object datagram_received was given).
+            peer.sendto(b"ping-back", me)
+            await wait_for_cond(lambda: p.datagrams, "datagram")
+            data, sender = await any_loop.run_in_executor(None, peer.recvfrom, 64)
+            assert data == b"pong-back" and sender[:2] == me[:2]
+        finally:
+            t.close()
+        await wait_for_cond(lambda: p.lost, "connection_lost")
+
+    run(any_loop, main())
+
+
+@pytest.mark.parametrize(
+    "addr, error",
+    [
+        (("127.0.0.1", 70000), OverflowError),
+        (("127.0.0.1", -1), OverflowError),
+        (["127.0.0.1", 9], TypeError),
+        (("127.0.0.1", "9"), TypeError),
+        (("127.0.0.1\x00junk", 9), TypeError),
+        (("127.0.0.1", 9, 0), TypeError),
+    ],
+)
+def test_sendto_bad_address_is_fatal_as_in_asyncio(
+    any_loop: asyncio.AbstractEventLoop, addr: Any, error: type[BaseException]
+) -> None:
+    # socket.sendto() raises something other than OSError: asyncio's fatal error.
+    contexts: list[dict[str, Any]] = []
+    any_loop.set_exception_handler(lambda loop, ctx: contexts.append(ctx))
+
+    async def main() -> None:
+        t, p = await any_loop.create_datagram_endpoint(Recorder, family=socket.AF_INET)
+        t.sendto(b"x", addr)
+        assert t.is_closing()
+        await wait_for_cond(lambda: p.lost, "connection_lost")
+        assert len(p.lost) == 1 and type(p.lost[0]) is error
+        assert contexts and contexts[0]["message"] == "Fatal write error on datagram transport"
+
+    run(any_loop, main())
+
+
+def test_sendto_non_contiguous_memoryview_is_fatal_as_in_asyncio(
+    any_loop: asyncio.AbstractEventLoop, sockets: list[socket.socket]
+) -> None:
+    data = memoryview(b"abcdef")[::2]
+    plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sockets.append(plain)
+    with pytest.raises(Exception) as info:
+        plain.sendto(data, ("127.0.0.1", 9))
+    any_loop.set_exception_handler(lambda loop, ctx: None)
+
+    async def main() -> None:
+        t, p = await any_loop.create_datagram_endpoint(Recorder, family=socket.AF_INET)
+        t.sendto(data, ("127.0.0.1", 9))
+        await wait_for_cond(lambda: p.lost, "connection_lost")
+        assert type(p.lost[0]) is info.type  # socket.sendto()'s own error
+
+    run(any_loop, main())
+
+
+_AUDIT_SCRIPT = r"""
+import asyncio, socket, sys
+
+import nexusloop
+
+events = []
+deny = []
+
+
+def hook(event, args):
+    if event == "socket.sendto":
+        events.append(args[1])
+        if deny:
+            raise PermissionError("sendto denied by an audit hook")
+
+
+sys.addaudithook(hook)
+
+
+class Proto(asyncio.DatagramProtocol):
+    def __init__(self):
+        self.errors = []
+
+    def error_received(self, exc):
+        self.errors.append(type(exc).__name__)
+
+
+async def main(loop):
+    events.clear()
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(5)
+    addr = peer.getsockname()
+    t, p = await loop.create_datagram_endpoint(Proto, family=socket.AF_INET)
+    t.sendto(b"a", addr)
+    t.sendto(b"b", addr)  # the same address object: an event again
+    deny.append(True)
+    t.sendto(b"c", addr)  # refused by the hook: error_received, nothing sent
+    deny.clear()
+    c, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=addr)
+    sent_with_address = len(events)
+    c.sendto(b"d")  # a connected endpoint sends with send(): no socket.sendto event
+    got = [peer.recv(16) for _ in range(3)]
+    t.close()
+    c.close()
+    peer.close()
+    await asyncio.sleep(0.01)
+    return [e == addr for e in events], sent_with_address == len(events), got, p.errors
+
+
+for name, factory in (("asyncio", asyncio.new_event_loop), ("nexusloop", nexusloop.new_event_loop)):
+    loop = factory()
+    print(name, loop.run_until_complete(main(loop)))
+    loop.close()
+"""
+
+
+def test_sendto_raises_the_socket_sendto_audit_event(tmp_path: Any) -> None:
+    """sys.addaudithook sees every sendto() to an address, as from socket.sendto(), and a hook
+    that raises stops the datagram (error_received). In a child process: an audit hook cannot
+    be removed."""
+    import subprocess
+
+    script = tmp_path / "audit.py"
+    script.write_text(_AUDIT_SCRIPT)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(nexusloop.__file__)))
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": package_parent},
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
+    expected = "([True, True, True], True, [b'a', b'b', b'd'], ['PermissionError'])"
+    assert results == {"asyncio": expected, "nexusloop": expected}, proc.stdout + proc.stderr
 
 
 # ----------------------------------------------------------------------- Unix datagram
