@@ -114,12 +114,12 @@ cdef class LoopCore:
     cpdef _watch_write(self, int fd, watcher)
     cpdef bint _unwatch_read(self, int fd) except -1
     cpdef bint _unwatch_write(self, int fd) except -1
-    @cython.locals(count=int, i=int)
+    @cython.locals(count=int, i=int, behind=bint)
     cdef _poll(self, double timeout, bint park)
     @cython.locals(ms=int, count=int, epfd=int, events="epoll_event *")
     cdef int _epoll_wait(self, double timeout, bint park) except -1
     @cython.locals(entry=object)
-    cdef _dispatch(self, int fd, int mask)
+    cdef _dispatch(self, int fd, int mask, bint behind)
     cdef _run_watcher(self, watcher, bint writable)
     cpdef _drain_wakeups(self)
     cdef _drain_threadsafe(self)

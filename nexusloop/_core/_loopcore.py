@@ -486,10 +486,12 @@ class LoopCore:
         if cython.compiled:
             if self._epfd >= 0:
                 count = self._epoll_wait(timeout, park)
+                behind = self._rq_tail != self._rq_head
                 for i in range(count):
                     self._dispatch(
                         self._events[i].data.fd,  # type: ignore[attr-defined]
                         self._events[i].events,  # type: ignore[attr-defined]
+                        behind,
                     )
                 return
         if park:  # _park() raised _parked; take it down however the wait ends
@@ -499,8 +501,9 @@ class LoopCore:
                 self._parked = False
         else:
             events = self._poller.poll(timeout)
+        behind = self._rq_tail != self._rq_head
         for fd, mask in events:
-            self._dispatch(fd, mask)
+            self._dispatch(fd, mask, behind)
 
     def _epoll_wait(self, timeout: float, park: bool) -> int:
         """Compiled only: epoll_wait() into ``self._events``, without the GIL while waiting.
@@ -525,7 +528,16 @@ class LoopCore:
             return 0
         return count
 
-    def _dispatch(self, fd: int, mask: int) -> None:
+    def _dispatch(self, fd: int, mask: int, behind: bool) -> None:
+        """Hand one readiness event to its Handle (queued) or watcher.
+
+        A watcher is called at once when no callback was queued when the poll returned (the
+        parked case, nearly always): then nothing would run before it in asyncio either.
+        Otherwise (``behind``: the loop polled between callbacks) it is queued, as asyncio
+        queues every I/O callback behind the ready ones, so a readiness event never overtakes
+        work scheduled before it (say, the task step that sets up what the data is awaited
+        with).
+        """
         if fd == self._wake_rfd:
             self._drain_wakeups()
             return
@@ -537,6 +549,9 @@ class LoopCore:
                         self._remove_io(self._readers, fd)
                     else:
                         self._push(entry)
+                elif behind:
+                    self._push(_new_handle(self, self._run_queued_watcher, (fd, entry, False),
+                                           entry._context))
                 else:
                     self._run_watcher(entry, False)
         if mask & ~_POLLIN:
@@ -547,8 +562,23 @@ class LoopCore:
                         self._remove_io(self._writers, fd)
                     else:
                         self._push(entry)
+                elif behind:
+                    self._push(_new_handle(self, self._run_queued_watcher, (fd, entry, True),
+                                           entry._context))
                 else:
                     self._run_watcher(entry, True)
+
+    def _run_queued_watcher(self, fd: int, watcher: Any, writable: bool) -> None:
+        """A queued readiness event (see :meth:`_dispatch`), run in the watcher's context.
+
+        Skipped if a callback before it unwatched the fd (asyncio cancels the reader's handle
+        then). Exceptions are reported by the Handle, as for any callback.
+        """
+        if writable:
+            if self._writers.get(fd) is watcher:
+                watcher._write_ready()
+        elif self._readers.get(fd) is watcher:
+            watcher._read_ready()
 
     def _run_watcher(self, watcher: Any, writable: bool) -> None:
         context = watcher._context
