@@ -98,6 +98,10 @@ class Handle:
             raise
         except BaseException as exc:
             self._report(exc)
+        if not cython.compiled:
+            # As asyncio: this frame, kept alive by a reported exception's traceback, must not
+            # keep the handle (and the task it steps) alive too.
+            self = None  # type: ignore[assignment]  # noqa: PLW0642
 
     def _report(self, exc: BaseException) -> None:
         cb = format_helpers._format_callback_source(self._callback, self._args)
