@@ -574,10 +574,12 @@ class LoopCore:
         Skipped if a callback before it unwatched the fd (asyncio cancels the reader's handle
         then). Exceptions are reported by the Handle, as for any callback.
         """
+        table = self._writers if writable else self._readers
+        if table.get(fd) is not watcher:
+            return
         if writable:
-            if self._writers.get(fd) is watcher:
-                watcher._write_ready()
-        elif self._readers.get(fd) is watcher:
+            watcher._write_ready()
+        else:
             watcher._read_ready()
 
     def _run_watcher(self, watcher: Any, writable: bool) -> None:
