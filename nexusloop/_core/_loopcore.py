@@ -578,9 +578,9 @@ class LoopCore:
         if table.get(fd) is not watcher:
             return
         if writable:
-            watcher._write_ready()
+            watcher._write_ready()  # type: ignore[union-attr]
         else:
-            watcher._read_ready()
+            watcher._read_ready()  # type: ignore[union-attr]
 
     def _run_watcher(self, watcher: Any, writable: bool) -> None:
         context = watcher._context
