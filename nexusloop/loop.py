@@ -27,7 +27,7 @@ from asyncio import events
 from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
-from nexusloop._core._loopcore import LoopCore
+from nexusloop._core._loopcore import LoopCore, TransportTable
 from nexusloop._executor import ExecutorService
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._service import LoopService
@@ -129,7 +129,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         self.world = options.world
         # Network state (nexusloop.net): transports by fd (add_reader on a transport's fd is an
         # error, as in asyncio), the listener of each serving socket, Unix paths to clean up.
-        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        self._transports = TransportTable()
         self._listeners: dict[Any, Any] = {}
         self._unix_server_sockets: dict[Any, int] = {}
         self._executor = self._add_service(ExecutorService(self))

@@ -53,6 +53,14 @@ cdef int _POLLIN, _POLLOUT
 cdef object _caller_stack(int pure_depth)
 
 
+cdef class TransportTable:
+    cdef dict _refs
+
+    cpdef get(self, int fd, default=*)
+    cpdef pop(self, int fd, default=*)
+    cpdef list values(self)
+
+
 cdef class Watcher:
     cdef public object _context
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import collections
 import os
 import select as _select
+import weakref as _weakref_module
 import threading
 import time as _time
 from asyncio.format_helpers import extract_stack as _extract_stack
@@ -64,6 +65,7 @@ _WAKE_BYTES = (1).to_bytes(8, "little")
 _INF = float("inf")
 
 _monotonic = _time.monotonic
+_weakref = _weakref_module.ref
 _get_ident = threading.get_ident
 _deque = collections.deque
 
@@ -99,6 +101,45 @@ class Watcher:
 
     def _write_ready(self) -> None:
         """Called when the watched fd is writable."""
+
+
+class TransportTable:
+    """The loop's transports by file descriptor, held weakly (``loop._transports``).
+
+    asyncio keeps a ``WeakValueDictionary`` so that ``add_reader`` on a transport's fd can be
+    refused; its Python-level ``__setitem__`` showed in the profile of short connections. This
+    is the same mapping in compiled code: a dict of ``weakref.ref`` (no callback). An entry
+    whose transport was collected reads as absent and is replaced when the fd is reused.
+    """
+
+    def __init__(self) -> None:
+        self._refs: dict[int, Any] = {}
+
+    def __setitem__(self, fd: int, transport: Any) -> None:
+        self._refs[fd] = _weakref(transport)
+
+    def get(self, fd: int, default: Any = None) -> Any:
+        ref = self._refs.get(fd)
+        if ref is None:
+            return default
+        transport = ref()
+        return default if transport is None else transport
+
+    def pop(self, fd: int, default: Any = None) -> Any:
+        ref = self._refs.pop(fd, None)
+        transport = None if ref is None else ref()
+        return default if transport is None else transport
+
+    def values(self) -> list[Any]:
+        live = []
+        for ref in self._refs.values():
+            transport = ref()
+            if transport is not None:
+                live.append(transport)
+        return live
+
+    def __len__(self) -> int:
+        return len(self.values())
 
 
 class LoopCore:

@@ -110,7 +110,7 @@ Contract with the loop
     Calls ``loop._watch_read/_watch_write/_unwatch_read/_unwatch_write``, ``loop.call_soon``,
     ``loop.call_exception_handler``, ``loop.create_future``, ``loop.get_debug`` (``_debug``),
     ``loop.getaddrinfo`` and ``loop.sock_connect``, and registers the transport in
-    ``loop._transports[fd]`` (a ``WeakValueDictionary``; ``add_reader`` on its fd then raises
+    ``loop._transports[fd]`` (a weak ``TransportTable``; ``add_reader`` on its fd then raises
     ``RuntimeError`` as in asyncio). :func:`create_datagram_endpoint` is bound on the Loop as
     ``Loop.create_datagram_endpoint``.
 """

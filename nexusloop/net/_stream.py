@@ -57,7 +57,7 @@ Lifecycle (who closes what, when ``connection_lost`` fires)
 Contract with the loop
     Calls ``loop._watch_read/_watch_write/_unwatch_read/_unwatch_write``, ``loop.call_soon``,
     ``loop.call_exception_handler``, ``loop.create_future``, ``loop._debug`` and registers the
-    transport in ``loop._transports[fd]`` (a ``WeakValueDictionary``: ``add_reader`` on a
+    transport in ``loop._transports[fd]`` (a weak ``TransportTable``: ``add_reader`` on a
     transport's fd raises ``RuntimeError`` as in asyncio). A server passed in gets
     ``server._attach(transport)`` at creation and ``server._detach(transport)`` after
     ``connection_lost``.
