@@ -39,9 +39,9 @@ from __future__ import annotations
 import collections
 import os
 import select as _select
-import weakref as _weakref_module
 import threading
 import time as _time
+import weakref as _weakref_module
 from asyncio.format_helpers import extract_stack as _extract_stack
 from asyncio.futures import Future as _Future
 from asyncio.tasks import Task as _Task
