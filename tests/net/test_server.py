@@ -22,70 +22,14 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-import nexusloop
-
-HANG_GUARD = 20.0  # seconds; only catches hangs
-
+from ._harness import HANG_GUARD, Net
 
 # --------------------------------------------------------------------------- harness
-
-
-class Net:
-    """The loop under test plus what its exception handler received."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.errors: list[dict[str, Any]] = []
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self.loop.run_until_complete(asyncio.wait_for(coro, HANG_GUARD))
-
-    def take_errors(self) -> list[dict[str, Any]]:
-        errors, self.errors = self.errors, []
-        return errors
-
-    @property
-    def nexus(self) -> bool:
-        return isinstance(self.loop, nexusloop.Loop)
-
-    def needs_313(self, what: str) -> None:
-        if not self.nexus and sys.version_info < (3, 13):
-            pytest.skip(f"stock asyncio has {what} from Python 3.13 (nexusloop on every version)")
-
-
-@pytest.fixture
-def net(any_loop: asyncio.AbstractEventLoop) -> Iterator[Net]:
-    loop = any_loop
-    harness = Net(loop)
-    loop.set_exception_handler(lambda _loop, context: harness.errors.append(context))
-    gc.collect()  # what earlier tests left to the collector must not warn during this one
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        yield harness
-        for _ in range(3):
-            loop.run_until_complete(asyncio.sleep(0))
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        gc.collect()
-        still_open = [t for t in list(loop._transports.values()) if t._sock is not None]  # type: ignore[attr-defined]
-        for transport in still_open:
-            transport.abort()
-        if still_open:
-            loop.run_until_complete(asyncio.sleep(0))
-        gc.collect()
-    unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)]
-    assert not pending, f"tasks left pending: {pending}"
-    assert not still_open, f"transports left open: {still_open}"
-    assert not harness.errors, f"unexpected exception handler calls: {harness.errors}"
-    assert not unclosed, f"ResourceWarnings: {[str(w.message) for w in unclosed]}"
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import shutil
@@ -21,40 +20,18 @@ import struct
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-import nexusloop
+from ._harness import HANG_GUARD, Net
 
-HANG_GUARD = 20.0  # seconds; only catches hangs
 BIG = 2 * 1024 * 1024  # much more than loopback's kernel buffers hold once they are shrunk
 SMALL_KERNEL_BUFFER = 32 * 1024
 
 
 # --------------------------------------------------------------------------- harness
-
-
-class Net:
-    """The loop under test plus what its exception handler received."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.errors: list[dict[str, Any]] = []
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self.loop.run_until_complete(asyncio.wait_for(coro, HANG_GUARD))
-
-    def take_errors(self) -> list[dict[str, Any]]:
-        errors, self.errors = self.errors, []
-        return errors
-
-    def skip_stock_if(self, affected: bool, reason: str) -> None:
-        """Skip on the stock loop if ``affected`` (an asyncio bug there); nexusloop always runs."""
-        if affected and not isinstance(self.loop, nexusloop.Loop):
-            pytest.skip(f"stock asyncio {reason} (asyncio bug)")
 
 
 # Stock asyncio bugs that nexusloop does not share. A test that exercises one skips its stock
@@ -72,36 +49,6 @@ STOCK_ZERO_COPY_WRITES = sys.version_info >= (3, 12)
 # security-only by then): after close() it queues the data and calls self._write_ready(), which
 # close() has set to None, so it raises TypeError: 'NoneType' object is not callable.
 STOCK_WRITELINES_AFTER_CLOSE_RAISES = (3, 12) <= sys.version_info < (3, 13, 10)
-
-
-@pytest.fixture
-def net(any_loop: asyncio.AbstractEventLoop) -> Iterator[Net]:
-    loop = any_loop
-    harness = Net(loop)
-    loop.set_exception_handler(lambda _loop, context: harness.errors.append(context))
-    gc.collect()  # what earlier tests left to the collector must not warn during this one
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        yield harness
-        for _ in range(3):  # let connection_lost callbacks already scheduled run
-            loop.run_until_complete(asyncio.sleep(0))
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        gc.collect()
-        still_open = [t for t in list(loop._transports.values()) if t._sock is not None]  # type: ignore[attr-defined]
-        for transport in still_open:
-            transport.abort()
-        if still_open:
-            loop.run_until_complete(asyncio.sleep(0))
-        gc.collect()
-    unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)]
-    assert not pending, f"tasks left pending: {pending}"
-    assert not still_open, f"transports left open: {still_open}"
-    assert not harness.errors, f"unexpected exception handler calls: {harness.errors}"
-    assert not unclosed, f"ResourceWarnings: {[str(w.message) for w in unclosed]}"
 
 
 async def until(cond: Callable[[], Any], what: str = "condition") -> None:

@@ -1,0 +1,79 @@
+"""What the stream, server and connection tests share: the ``net`` fixture and its harness.
+
+``net`` wraps the ``any_loop`` fixture (stock asyncio and nexusloop, fd-leak checked) and, after
+the test, fails on pending tasks, transports left open, unexpected exception-handler calls and
+ResourceWarnings.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import warnings
+from collections.abc import Coroutine, Iterator
+from typing import Any
+
+import pytest
+
+import nexusloop
+
+HANG_GUARD = 20.0  # seconds; only catches hangs
+
+
+class Net:
+    """The loop under test plus what its exception handler received."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.errors: list[dict[str, Any]] = []
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return self.loop.run_until_complete(asyncio.wait_for(coro, HANG_GUARD))
+
+    def take_errors(self) -> list[dict[str, Any]]:
+        errors, self.errors = self.errors, []
+        return errors
+
+    @property
+    def nexus(self) -> bool:
+        return isinstance(self.loop, nexusloop.Loop)
+
+    def needs_313(self, what: str) -> None:
+        """Skip on the stock loop before Python 3.13 (nexusloop has ``what`` everywhere)."""
+        if not self.nexus and sys.version_info < (3, 13):
+            pytest.skip(f"stock asyncio has {what} from Python 3.13 (nexusloop on every version)")
+
+    def skip_stock_if(self, affected: bool, reason: str) -> None:
+        """Skip on the stock loop if ``affected`` (an asyncio bug there); nexusloop always runs."""
+        if affected and not self.nexus:
+            pytest.skip(f"stock asyncio {reason} (asyncio bug)")
+
+
+@pytest.fixture
+def net(any_loop: asyncio.AbstractEventLoop) -> Iterator[Net]:
+    loop = any_loop
+    harness = Net(loop)
+    loop.set_exception_handler(lambda _loop, context: harness.errors.append(context))
+    gc.collect()  # what earlier tests left to the collector must not warn during this one
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield harness
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        gc.collect()
+        still_open = [t for t in list(loop._transports.values()) if t._sock is not None]  # type: ignore[attr-defined]
+        for transport in still_open:
+            transport.abort()
+        if still_open:
+            loop.run_until_complete(asyncio.sleep(0))
+        gc.collect()
+    unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not pending, f"tasks left pending: {pending}"
+    assert not still_open, f"transports left open: {still_open}"
+    assert not harness.errors, f"unexpected exception handler calls: {harness.errors}"
+    assert not unclosed, f"ResourceWarnings: {[str(w.message) for w in unclosed]}"
