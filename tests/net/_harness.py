@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
+import socket
 import sys
+import tempfile
+import time
 import warnings
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -77,3 +81,36 @@ def net(any_loop: asyncio.AbstractEventLoop) -> Iterator[Net]:
     assert not still_open, f"transports left open: {still_open}"
     assert not harness.errors, f"unexpected exception handler calls: {harness.errors}"
     assert not unclosed, f"ResourceWarnings: {[str(w.message) for w in unclosed]}"
+
+
+@pytest.fixture
+def tmpdir_short() -> Iterator[str]:
+    """A short temporary directory (Unix socket paths are limited to ~100 bytes)."""
+    path = tempfile.mkdtemp(prefix="nls")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def until(cond: Callable[[], Any], what: str = "condition") -> None:
+    deadline = time.monotonic() + HANG_GUARD
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.001)
+
+
+async def ticks(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.02)
+
+
+def has_ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True

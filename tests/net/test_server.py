@@ -15,54 +15,18 @@ import gc
 import os
 import pathlib
 import resource
-import shutil
 import socket
 import ssl
 import sys
-import tempfile
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from ._harness import HANG_GUARD, Net
+from ._harness import HANG_GUARD, Net, has_ipv6_loopback, ticks, until
 
 # --------------------------------------------------------------------------- harness
-
-
-@pytest.fixture
-def tmpdir_short() -> Iterator[str]:
-    """A short temporary directory (Unix socket paths are limited to ~100 bytes)."""
-    path = tempfile.mkdtemp(prefix="nls")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-async def until(cond: Callable[[], Any], what: str = "condition") -> None:
-    deadline = time.monotonic() + HANG_GUARD
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.001)
-
-
-async def ticks(n: int = 20) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.02)
-
-
-def has_ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 class Proto(asyncio.Protocol):

@@ -19,13 +19,12 @@ import socket
 import struct
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from ._harness import HANG_GUARD, Net
+from ._harness import HANG_GUARD, Net, ticks, until
 
 BIG = 2 * 1024 * 1024  # much more than loopback's kernel buffers hold once they are shrunk
 SMALL_KERNEL_BUFFER = 32 * 1024
@@ -49,21 +48,6 @@ STOCK_ZERO_COPY_WRITES = sys.version_info >= (3, 12)
 # security-only by then): after close() it queues the data and calls self._write_ready(), which
 # close() has set to None, so it raises TypeError: 'NoneType' object is not callable.
 STOCK_WRITELINES_AFTER_CLOSE_RAISES = (3, 12) <= sys.version_info < (3, 13, 10)
-
-
-async def until(cond: Callable[[], Any], what: str = "condition") -> None:
-    deadline = time.monotonic() + HANG_GUARD
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.001)
-
-
-async def ticks(n: int = 20) -> None:
-    """Give the loop a few iterations (to show that something does *not* happen)."""
-    for _ in range(n):
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.02)
 
 
 def pattern(start: int, size: int) -> bytes:
