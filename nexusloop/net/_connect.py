@@ -251,7 +251,6 @@ async def create_connection(
             # The common case, a numeric address: no resolver, one attempt, one coroutine.
             info = base_events._ipaddr_info(host, port, family, socket.SOCK_STREAM, proto)
             if info is not None:
-                check_no_tls(ssl)
                 transport, protocol = await _open_connection(loop, info, protocol_factory)
                 if loop._debug:
                     base_events.logger.debug("%r connected to %s:%r: (%r, %r)",
@@ -298,12 +297,7 @@ async def create_connection(
         if sock.type != socket.SOCK_STREAM:
             # AF_INET, AF_INET6 and AF_UNIX are all fine, as long as they are streams.
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
-    try:
         check_no_tls(ssl)
-    except NotImplementedError:
-        if host is not None or port is not None:
-            sock.close()
-        raise
     return await make_transport(loop, sock, protocol_factory, host, port,
                                 own=host is not None or port is not None)
 

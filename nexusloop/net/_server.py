@@ -264,6 +264,7 @@ async def create_server(
     if host is not None or port is not None:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
+        check_no_tls(ssl)  # before resolving or binding: nothing to undo
         if reuse_address is None:
             reuse_address = os.name == "posix" and sys.platform != "cygwin"
         if host == "":
@@ -283,13 +284,7 @@ async def create_server(
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
         sockets = [sock]
-    try:
         check_no_tls(ssl)
-    except NotImplementedError:
-        if host is not None or port is not None:
-            for s in sockets:
-                s.close()
-        raise
     return await _serve(loop, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout,
                         ssl_shutdown_timeout, start_serving)
 
@@ -408,12 +403,7 @@ async def create_unix_server(
             raise ValueError("path was not specified, and no sock specified")
         if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
-    try:
         check_no_tls(ssl)
-    except NotImplementedError:
-        if path is not None:
-            sock.close()
-        raise
     if cleanup_socket:
         bound = sock.getsockname()
         if bound and bound[0] not in (0, "\x00"):
