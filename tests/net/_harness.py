@@ -114,3 +114,47 @@ def has_ipv6_loopback() -> bool:
     except OSError:
         return False
     return True
+
+
+class Proto(asyncio.Protocol):
+    keep_open: Any = None
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.data = bytearray()
+        self.events: list[str] = []
+        self.lost: list[BaseException | None] = []
+
+    def connection_made(self, transport: Any) -> None:
+        self.events.append("made")
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+    def eof_received(self) -> Any:
+        self.events.append("eof")
+        return self.keep_open
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.events.append("lost")
+        self.lost.append(exc)
+
+
+class Echo(Proto):
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self.transport.write(data)
+
+
+class Accepted:
+    """A protocol factory that remembers every protocol it made."""
+
+    def __init__(self, cls: Callable[[], Any] = Echo) -> None:
+        self.cls = cls
+        self.protocols: list[Any] = []
+
+    def __call__(self) -> Any:
+        protocol = self.cls()
+        self.protocols.append(protocol)
+        return protocol

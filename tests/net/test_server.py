@@ -19,58 +19,13 @@ import socket
 import ssl
 import sys
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from ._harness import HANG_GUARD, Net, has_ipv6_loopback, ticks, until
+from ._harness import HANG_GUARD, Accepted, Echo, Net, Proto, has_ipv6_loopback, ticks, until
 
 # --------------------------------------------------------------------------- harness
-
-
-class Proto(asyncio.Protocol):
-    keep_open: Any = None
-
-    def __init__(self) -> None:
-        self.transport: Any = None
-        self.data = bytearray()
-        self.events: list[str] = []
-        self.lost: list[BaseException | None] = []
-
-    def connection_made(self, transport: Any) -> None:
-        self.events.append("made")
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.data += data
-
-    def eof_received(self) -> Any:
-        self.events.append("eof")
-        return self.keep_open
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.events.append("lost")
-        self.lost.append(exc)
-
-
-class Echo(Proto):
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        self.transport.write(data)
-
-
-class Accepted:
-    """A protocol factory that remembers every protocol it made."""
-
-    def __init__(self, cls: Callable[[], Any] = Echo) -> None:
-        self.cls = cls
-        self.protocols: list[Any] = []
-
-    def __call__(self) -> Any:
-        protocol = self.cls()
-        self.protocols.append(protocol)
-        return protocol
 
 
 async def echo_once(address: Any, payload: bytes = b"ping", family: int = socket.AF_INET) -> None:
