@@ -33,6 +33,7 @@ from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._service import LoopService
 from nexusloop._signals import SignalService
 from nexusloop.net import _connect, _datagram, _dns, _sendfile, _server, _sock
+from nexusloop.net import _pipe, _subprocess
 
 # asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
 base_events: Any = asyncio.base_events
@@ -493,6 +494,10 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     # asyncio's private hooks, which CPython's sendfile tests replace on the loop instance.
     _sock_sendfile_native = _sendfile._sock_sendfile_native
     _sendfile_native = _sendfile._sendfile_native
+    connect_read_pipe = _pipe.connect_read_pipe
+    connect_write_pipe = _pipe.connect_write_pipe
+    subprocess_exec = _subprocess.subprocess_exec  # type: ignore[assignment]
+    subprocess_shell = _subprocess.subprocess_shell  # type: ignore[assignment]
 
     def _ensure_fd_no_transport(self, fd: Any) -> None:
         """RuntimeError if ``fd`` belongs to an open transport (asyncio's rule for add_reader)."""
