@@ -53,6 +53,13 @@ class Net:
             pytest.skip(f"stock asyncio {reason} (asyncio bug)")
 
 
+def _is_open(transport: Any) -> bool:
+    # Socket transports drop ``_sock`` when closed, pipe transports ``_pipe``.
+    return getattr(transport, "_sock", None) is not None or (
+        getattr(transport, "_pipe", None) is not None
+    )
+
+
 @pytest.fixture
 def net(any_loop: asyncio.AbstractEventLoop) -> Iterator[Net]:
     loop = any_loop
@@ -70,9 +77,10 @@ def net(any_loop: asyncio.AbstractEventLoop) -> Iterator[Net]:
         if pending:
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         gc.collect()
-        still_open = [t for t in list(loop._transports.values()) if t._sock is not None]  # type: ignore[attr-defined]
+        still_open = [t for t in list(loop._transports.values()) if _is_open(t)]  # type: ignore[attr-defined]
         for transport in still_open:
-            transport.abort()
+            # A read pipe transport has no abort() (asyncio's ReadTransport neither).
+            transport.abort() if hasattr(transport, "abort") else transport.close()
         if still_open:
             loop.run_until_complete(asyncio.sleep(0))
         gc.collect()
