@@ -21,8 +21,11 @@ specification): ``TypeError`` for coroutine callbacks and non-int signals,
 ``ValueError`` for signal numbers outside ``signal.valid_signals()``,
 ``RuntimeError`` when not in the main thread (``set_wakeup_fd`` refuses) and for
 uncatchable signals (SIGKILL, SIGSTOP); removing restores
-``signal.default_int_handler`` for SIGINT and ``SIG_DFL`` otherwise, and the last
-removal sets the wakeup fd back to -1.  Callbacks run as ``asyncio.Handle`` objects
+``signal.default_int_handler`` for SIGINT and ``SIG_DFL`` otherwise. The last removal
+(and ``close()``) puts back the wakeup fd that was installed before the first handler
+(asyncio sets -1, discarding a wakeup fd another library had installed; -1 is also what
+nexusloop restores when there was none). Child processes are watched without signals
+(``nexusloop.net._subprocess``), so a ``SIGCHLD`` handler added here is the application's own.  Callbacks run as ``asyncio.Handle`` objects
 (exceptions go to the loop's exception handler with the handle in the context).
 
 Contract with the loop
@@ -78,7 +81,7 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
 class SignalService:
     """Signal handlers of one loop; see the module docstring for the contract."""
 
-    __slots__ = ("_loop", "handlers", "_rsock", "_wsock", "_reader_added")
+    __slots__ = ("_loop", "handlers", "_rsock", "_wsock", "_reader_added", "_prev_wakeup_fd")
 
     def __init__(self, loop: Loop) -> None:
         # Weak: the loop owns this service (see nexusloop._service).
@@ -87,6 +90,8 @@ class SignalService:
         self._rsock: socket.socket | None = None
         self._wsock: socket.socket | None = None
         self._reader_added = False
+        # The wakeup fd installed before our first handler, restored after the last one.
+        self._prev_wakeup_fd: int | None = None
 
     def _live_loop(self) -> Loop:
         loop = self._loop()
@@ -139,9 +144,11 @@ class SignalService:
         try:
             # Raises ValueError outside the main thread: doing it first keeps a loop in
             # another thread from installing anything.
-            signal.set_wakeup_fd(wsock.fileno())
+            previous = signal.set_wakeup_fd(wsock.fileno())
         except (ValueError, OSError) as exc:
             raise RuntimeError(str(exc)) from None
+        if self._prev_wakeup_fd is None and previous != wsock.fileno():
+            self._prev_wakeup_fd = previous
         if not self._reader_added:
             assert self._rsock is not None
             loop.add_reader(self._rsock.fileno(), self._read_wakeup)
@@ -156,7 +163,7 @@ class SignalService:
         except OSError as exc:
             del handlers[sig]
             if not handlers:
-                _clear_wakeup_fd()
+                self._restore_wakeup_fd()
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig} cannot be caught") from None
             raise
@@ -176,10 +183,22 @@ class SignalService:
                 raise RuntimeError(f"sig {sig} cannot be caught") from None
             raise
         if not handlers:
-            _clear_wakeup_fd()
+            self._restore_wakeup_fd()
         return True
 
     # -- internals -------------------------------------------------------------------------
+
+    def _restore_wakeup_fd(self) -> None:
+        previous = self._prev_wakeup_fd
+        self._prev_wakeup_fd = None
+        if previous is None or previous == -1:
+            _clear_wakeup_fd()
+            return
+        try:
+            signal.set_wakeup_fd(previous)
+        except (ValueError, OSError) as exc:  # closed since: leave none rather than a stale fd
+            _logger.info("restoring wakeup fd %d failed: %s", previous, exc)
+            _clear_wakeup_fd()
 
     def _read_wakeup(self) -> None:
         """Reader callback of the wakeup socket: each byte is one delivered signal number."""

@@ -27,13 +27,14 @@ from asyncio import events
 from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
+import nexusloop.net._pipe as _pipe
+import nexusloop.net._subprocess as _subprocess
 from nexusloop._core._loopcore import LoopCore, TransportTable
 from nexusloop._executor import ExecutorService
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._service import LoopService
 from nexusloop._signals import SignalService
 from nexusloop.net import _connect, _datagram, _dns, _sendfile, _server, _sock
-from nexusloop.net import _pipe, _subprocess
 
 # asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
 base_events: Any = asyncio.base_events
