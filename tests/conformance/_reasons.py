@@ -38,14 +38,28 @@ PATCHES_ASYNCIO_MODULE = (
 ASYNCIO_PIPE_TRANSPORTS = (
     "tests asyncio's own pipe transport classes (unix_events._UnixReadPipeTransport / "
     "_UnixWritePipeTransport, constructed directly with a mocked pipe, os.read/os.write and "
-    "test_utils.TestLoop's assert_reader/assert_writer), not the event loop; nexusloop's pipe "
-    "transports are the next issue"
+    "test_utils.TestLoop's assert_reader/assert_writer), not the event loop; nexusloop's own "
+    "pipe transports (nexusloop.net._pipe) run the loop-level pipe tests of test_events and "
+    "tests/net/test_pipe.py"
 )
 
 ASYNCIO_CHILD_WATCHERS = (
     "tests asyncio's own child watcher classes (SafeChildWatcher/FastChildWatcher with "
-    "os.waitpid and loop.add_signal_handler mocked), not the event loop; subprocesses are the "
-    "next issue"
+    "os.waitpid and loop.add_signal_handler mocked), not the event loop; nexusloop does not use "
+    "child watchers (it waits for children with pidfds, see nexusloop.net._subprocess)"
+)
+
+CHILD_WATCHER_VARIANTS = (
+    "the same SubprocessMixin tests run once per asyncio child watcher class installed with "
+    "policy.set_child_watcher(); nexusloop ignores child watchers (pidfd watching, see "
+    "nexusloop.net._subprocess), so the bodies run once, in Nexus_SubprocessTests"
+)
+
+ASYNCIO_WATCHER_API = (
+    "checks how the stock loop uses the installed asyncio child watcher (a mock watcher that is "
+    "inactive must make subprocess creation fail, or a PidfdChildWatcher must be picked up); "
+    "nexusloop waits for children without asyncio's child watchers (deprecated in 3.12, removed "
+    "in 3.14), so a watcher installed in the policy has no effect on it"
 )
 
 POLICY_CLASSES = (

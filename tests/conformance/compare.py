@@ -39,8 +39,8 @@ MODULES = [
     "test_events", "test_tasks", "test_futures", "test_futures2", "test_locks", "test_queues",
     "test_timeouts", "test_waitfor", "test_taskgroups", "test_pep492", "test_context",
     "test_runners", "test_threads", "test_sock_lowlevel", "test_streams", "test_server",
-    "test_buffered_proto", "test_sendfile", "test_unix_events", "test_protocols",
-    "test_transports",
+    "test_buffered_proto", "test_sendfile", "test_unix_events", "test_subprocess",
+    "test_protocols", "test_transports",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))

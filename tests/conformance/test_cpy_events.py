@@ -2,15 +2,15 @@
 
 ``EventLoopTestsMixin`` is the loop-agnostic body that CPython runs once per selector
 (``EPollEventLoopTests``, ``PollEventLoopTests``, ``SelectEventLoopTests``); here it runs once on
-nexusloop through ``create_event_loop``, compared against ``EPollEventLoopTests``. The Unix
-classes' ``UnixEventLoopTestsMixin`` (child watcher) and ``SubprocessTestsMixin`` belong to
-subprocesses and are not mixed in.
+nexusloop through ``create_event_loop``, compared against ``EPollEventLoopTests``. ``SubprocessTestsMixin`` is mixed in as
+``EPollEventLoopTests`` does; ``UnixEventLoopTestsMixin`` (which only installs asyncio's
+SafeChildWatcher) is not.
 
 The network tests (``create_connection``, ``create_server``, the Unix variants,
-``create_datagram_endpoint``, ``connect_accepted_socket``, ``TestServer``) run. Excluded by
-name, with the next issue's reason: the tests that need a TLS implementation (they contain
-``ssl``; the ``ssl_handshake_timeout``-without-``ssl`` argument checks raise before any TLS and
-run), pipes/ptys and subprocesses.
+``create_datagram_endpoint``, ``connect_accepted_socket``, ``TestServer``) run. The pipe, pty
+and subprocess tests run. Excluded by name, with the next issue's reason: the tests that need a
+TLS implementation (they contain ``ssl``; the ``ssl_handshake_timeout``-without-``ssl`` argument
+checks raise before any TLS and run).
 """
 from __future__ import annotations
 
@@ -33,8 +33,6 @@ test_utils = cpython_test_module("utils")
 
 _NEXT_ISSUE_PATTERNS = {
     r"ssl": R.NEXT_ISSUE,
-    r"pipe|pty": R.NEXT_ISSUE,
-    r"subprocess": R.NEXT_ISSUE,
 }
 #: ``ssl``-named tests that only check argument validation (no TLS handshake): they run.
 _TLS_ARGUMENT_CHECKS = r"ssl_timeout_for_plain_socket$"
@@ -63,8 +61,14 @@ _EXCLUDE.update(
 
 
 @conformance(stock=f"{cpy.__name__}.EPollEventLoopTests", exclude=_EXCLUDE)
-class NexusEventLoopTests(NexusCase, cpy.EventLoopTestsMixin, test_utils.TestCase):
-    """``EventLoopTestsMixin`` with ``create_event_loop()`` returning a nexusloop.
+class NexusEventLoopTests(
+    NexusCase, cpy.EventLoopTestsMixin, cpy.SubprocessTestsMixin, test_utils.TestCase
+):
+    """``EventLoopTestsMixin`` + ``SubprocessTestsMixin``; ``create_event_loop()`` gives nexusloop.
+
+    ``UnixEventLoopTestsMixin`` is left out: its only content is installing asyncio's
+    ``SafeChildWatcher`` (SIGCHLD-based) around each test, which nexusloop does not use (children
+    are watched with pidfds, see ``nexusloop.net._subprocess``); the subprocess tests run without it.
 
     Two tests touch selector-loop private names only at their edges; in those two tests the
     loop gets stand-ins so the behaviour they check still runs on nexusloop (attached to no

@@ -20,8 +20,9 @@ Run on nexusloop:
 Everything else is reported as excluded with its reason: the rest of the signal and sock_sendfile
 classes drive ``_UnixSelectorEventLoop``'s private methods, or patch ``asyncio.unix_events``
 module globals and assert what the fake did; the pipe transport and child watcher classes test
-asyncio's own classes (and belong to the next issue's pipes/subprocesses); the policy and
-abstract watcher classes involve no loop.
+asyncio's own classes with mocks (nexusloop's pipes and child watching are tested by
+``test_cpy_events``, ``test_cpy_subprocess`` and ``tests/net``); the policy and abstract watcher
+classes involve no loop. ``TestFork`` (3.12+) runs, including its subprocess test.
 """
 from __future__ import annotations
 
@@ -94,8 +95,6 @@ derive_all(
     globals(),
     cpy,
     per_class={
-        # TestFork exists from Python 3.12; its subprocess test needs #7's subprocesses.
-        "TestFork": {"exclude": {"test_fork_asyncio_subprocess": R.NEXT_ISSUE}},
         "SelectorEventLoopSignalTests": {"attrs": {"setUp": _setUp}, "exclude": _SIGNAL_EXCLUDE},
         "SelectorEventLoopUnixSockSendfileTests": {"exclude": _SOCK_SENDFILE_EXCLUDE},
         "SelectorEventLoopUnixSocketTests": {
