@@ -1002,6 +1002,91 @@ def udp_echo(loop: asyncio.AbstractEventLoop, n: int, clients: int = NET_CLIENTS
 
 
 
+# --- subprocesses and pipes (in the net suite) -----------------------------------------------
+
+SPAWN_PROGRAM = "/bin/true"
+PIPE_CHUNK = 64 * 1024
+
+
+def subprocess_spawn(loop: asyncio.AbstractEventLoop, n: int) -> Result:
+    """``asyncio.create_subprocess_exec("/bin/true")`` then ``wait()``, ``n`` times in sequence
+    (no pipes: the cost of spawning and of noticing the exit). Ops = children spawned and reaped."""
+    true = SPAWN_PROGRAM if os.path.exists(SPAWN_PROGRAM) else shutil.which("true") or "true"
+
+    async def main() -> None:
+        for _ in range(n):
+            proc = await asyncio.create_subprocess_exec(true)
+            code = await proc.wait()
+            assert code == 0, code
+
+    seconds = _timed_run_until_complete(loop, asyncio.wait_for(main(), NET_TIMEOUT))
+    return {"ops": n, "seconds": seconds, "unit": "spawn+wait"}
+
+
+class _PipeReader(asyncio.Protocol):
+    def __init__(self, total: int, done: asyncio.Future[None]) -> None:
+        self.total = total
+        self.got = 0
+        self.done = done
+
+    def data_received(self, data: bytes) -> None:
+        self.got += len(data)
+        if self.got >= self.total and not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc or ConnectionError("pipe closed early"))
+
+
+class _PipeWriter(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.can_write = asyncio.Event()
+        self.can_write.set()
+
+    def pause_writing(self) -> None:
+        self.can_write.clear()
+
+    def resume_writing(self) -> None:
+        self.can_write.set()
+
+
+def pipe_throughput(loop: asyncio.AbstractEventLoop, n: int) -> Result:
+    """``n`` MiB through one pipe in one process: ``connect_write_pipe`` (64 KiB writes, waiting
+    for ``resume_writing`` while paused) into ``connect_read_pipe``. Ops = MiB (rate in MiB/s)."""
+    total = n * (1 << 20)
+    chunk = _message(PIPE_CHUNK)
+    state: dict[str, Any] = {}
+
+    async def setup() -> None:
+        rfd, wfd = os.pipe()
+        state["done"] = done = loop.create_future()
+        state["r"], state["reader"] = await loop.connect_read_pipe(
+            lambda: _PipeReader(total, done), open(rfd, "rb", 0))
+        state["w"], state["writer"] = await loop.connect_write_pipe(
+            _PipeWriter, open(wfd, "wb", 0))
+
+    async def main() -> None:
+        transport, writer = state["w"], state["writer"]
+        sent = 0
+        while sent < total:
+            if not writer.can_write.is_set():
+                await writer.can_write.wait()
+            transport.write(chunk)
+            sent += len(chunk)
+        await state["done"]
+
+    loop.run_until_complete(asyncio.wait_for(setup(), NET_SETUP_TIMEOUT))
+    try:
+        seconds = _timed_run_until_complete(loop, asyncio.wait_for(main(), NET_TIMEOUT))
+    finally:
+        state["w"].close()
+        state["r"].close()
+        loop.run_until_complete(asyncio.sleep(0.01))
+    return {"ops": n, "seconds": seconds, "unit": "MiB", "chunk_bytes": PIPE_CHUNK}
+
+
+
 WORKLOADS: dict[str, Callable[[asyncio.AbstractEventLoop, Any], Result]] = {
     "call_soon_chain": call_soon_chain,
     "call_soon_batch": call_soon_batch,
@@ -1022,11 +1107,14 @@ WORKLOADS: dict[str, Callable[[asyncio.AbstractEventLoop, Any], Result]] = {
     "udp_echo": udp_echo,
     "unix_echo": unix_echo,
     "tcp_bulk_1mib": tcp_bulk_1mib,
+    "subprocess_spawn": subprocess_spawn,
+    "pipe_throughput": pipe_throughput,
 }
 
 #: Network workloads (``run.py --suite net``); every other workload is in the core suite.
 NET_WORKLOADS = ["tcp_echo_streams", "tcp_echo_protocol", "tcp_echo_buffered",
-                 "tcp_short_connections", "udp_echo", "unix_echo", "tcp_bulk_1mib"]
+                 "tcp_short_connections", "udp_echo", "unix_echo", "tcp_bulk_1mib",
+                 "subprocess_spawn", "pipe_throughput"]
 SUITES: dict[str, list[str]] = {
     "core": [w for w in WORKLOADS if w not in NET_WORKLOADS],
     "net": list(NET_WORKLOADS),
@@ -1051,6 +1139,8 @@ SIZES: dict[str, Any] = {
     "udp_echo": 20_000,
     "unix_echo": 40_000,
     "tcp_bulk_1mib": 1_000,
+    "subprocess_spawn": 500,
+    "pipe_throughput": 512,  # MiB: 64 MiB takes only ~30 ms at 2 GiB/s, too short to time well
 }
 
 
