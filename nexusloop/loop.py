@@ -34,7 +34,7 @@ from nexusloop._executor import ExecutorService
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._service import LoopService
 from nexusloop._signals import SignalService
-from nexusloop.net import _connect, _datagram, _dns, _sendfile, _server, _sock
+from nexusloop.net import _connect, _datagram, _dns, _sendfile, _server, _sock, _tls
 
 # asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
 base_events: Any = asyncio.base_events
@@ -492,6 +492,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     create_datagram_endpoint = _datagram.create_datagram_endpoint  # type: ignore[assignment]
     sock_sendfile = _sendfile.sock_sendfile  # type: ignore[assignment]
     sendfile = _sendfile.sendfile
+    start_tls = _tls.start_tls
     # asyncio's private hooks, which CPython's sendfile tests replace on the loop instance.
     _sock_sendfile_native = _sendfile._sock_sendfile_native
     _sendfile_native = _sendfile._sendfile_native

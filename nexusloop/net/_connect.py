@@ -20,8 +20,9 @@ from asyncio import staggered
 from typing import Any
 
 from nexusloop._core._loopcore import Watcher
-from nexusloop.net._server import check_no_tls, resolve
+from nexusloop.net._server import resolve
 from nexusloop.net._stream import SocketTransport
+from nexusloop.net._tls import TLSConfig, client_config, server_config
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
 _NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
@@ -48,18 +49,34 @@ def _check_client_tls_args(
     return server_hostname
 
 
+def wrap_socket(loop: Any, sock: socket.socket, protocol: Any, waiter: Any,
+                tls: TLSConfig | None) -> Any:
+    """The transport ``protocol`` sees on ``sock``: the socket's own, or TLS over it.
+
+    ``waiter`` is resolved after the protocol's ``connection_made`` (after the handshake with
+    TLS).
+    """
+    if tls is None:
+        return SocketTransport(loop, sock, protocol, waiter)
+    ssl_protocol = tls.wrap(loop, protocol, waiter)
+    SocketTransport(loop, sock, ssl_protocol)
+    return ssl_protocol._app_transport
+
+
 async def make_transport(loop: Any, sock: socket.socket, protocol_factory: Any, host: Any = None,
-                         port: Any = None, own: bool = False) -> Any:
+                         port: Any = None, own: bool = False,
+                         tls: TLSConfig | None = None) -> Any:
     """Wrap the connected ``sock``; return ``(transport, protocol)`` after connection_made.
 
     ``own``: the socket was made here, so it is closed if no transport could take it.
+    ``tls``: wrap the connection in TLS; the call returns after the handshake.
     """
     if sock.gettimeout() != 0:  # sockets made here are non-blocking already: no extra ioctl
         sock.setblocking(False)
     try:
         protocol = protocol_factory()
         waiter = loop.create_future()
-        transport = SocketTransport(loop, sock, protocol, waiter)
+        transport = wrap_socket(loop, sock, protocol, waiter, tls)
     except BaseException:
         if own:
             sock.close()
@@ -69,6 +86,8 @@ async def make_transport(loop: Any, sock: socket.socket, protocol_factory: Any, 
     except BaseException:
         transport.close()
         raise
+    finally:
+        waiter = None  # a handshake error's traceback must not keep a cycle through it
     if loop._debug:
         base_events.logger.debug("%r connected to %s:%r: (%r, %r)",
                                  transport.get_extra_info("socket"), host, port, transport, protocol)
@@ -84,12 +103,13 @@ class _Connector(Watcher):
     by the transport after ``connection_made`` (asyncio suspends the caller twice).
     """
 
-    __slots__ = ("_loop", "_sock", "_fd", "_waiter", "_address", "_protocol_factory",
+    __slots__ = ("_loop", "_sock", "_fd", "_waiter", "_address", "_protocol_factory", "_tls",
                  "transport", "protocol")
 
     def __init__(self, loop: Any, sock: socket.socket, waiter: Any, address: Any,
-                 protocol_factory: Any) -> None:
+                 protocol_factory: Any, tls: TLSConfig | None) -> None:
         self._loop = loop
+        self._tls = tls
         self._sock = sock
         self._fd = sock.fileno()
         self._waiter = waiter
@@ -124,7 +144,8 @@ class _Connector(Watcher):
     def _connected(self) -> None:
         try:
             self.protocol = self._protocol_factory()
-            self.transport = SocketTransport(self._loop, self._sock, self.protocol, self._waiter)
+            self.transport = wrap_socket(self._loop, self._sock, self.protocol, self._waiter,
+                                         self._tls)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -139,12 +160,13 @@ class _Connector(Watcher):
             self._sock.close()
 
 
-async def _open_connection(loop: Any, addr_info: Any, protocol_factory: Any) -> Any:
+async def _open_connection(loop: Any, addr_info: Any, protocol_factory: Any,
+                           tls: TLSConfig | None) -> Any:
     """Connect to one resolved address and wrap the socket; ``(transport, protocol)``."""
     family, type_, proto, _, address = addr_info
     sock = socket.socket(family, type_ | _NONBLOCK, proto)  # non-blocking from the start
     waiter = loop.create_future()
-    connector = _Connector(loop, sock, waiter, address, protocol_factory)
+    connector = _Connector(loop, sock, waiter, address, protocol_factory, tls)
     try:
         if not _NONBLOCK:
             sock.setblocking(False)
@@ -241,17 +263,17 @@ async def create_connection(
     )
     if sock is not None:
         base_events._check_ssl_socket(sock)
+    tls = client_config(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
     if happy_eyeballs_delay is not None and interleave is None:
         interleave = 1  # RFC 8305: interleave families when racing
     if host is not None or port is not None:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
-        check_no_tls(ssl)  # before resolving or connecting: no connection is made
         if local_addr is None and happy_eyeballs_delay is None and not all_errors:
             # The common case, a numeric address: no resolver, one attempt, one coroutine.
             info = base_events._ipaddr_info(host, port, family, socket.SOCK_STREAM, proto)
             if info is not None:
-                transport, protocol = await _open_connection(loop, info, protocol_factory)
+                transport, protocol = await _open_connection(loop, info, protocol_factory, tls)
                 if loop._debug:
                     base_events.logger.debug("%r connected to %s:%r: (%r, %r)",
                                              transport.get_extra_info("socket"), host, port,
@@ -297,9 +319,8 @@ async def create_connection(
         if sock.type != socket.SOCK_STREAM:
             # AF_INET, AF_INET6 and AF_UNIX are all fine, as long as they are streams.
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
-        check_no_tls(ssl)
     return await make_transport(loop, sock, protocol_factory, host, port,
-                                own=host is not None or port is not None)
+                                own=host is not None or port is not None, tls=tls)
 
 
 async def create_unix_connection(
@@ -324,7 +345,7 @@ async def create_unix_connection(
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-    check_no_tls(ssl)
+    tls = client_config(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
     if path is not None:
         if sock is not None:
             raise ValueError("path and sock can not be specified at the same time")
@@ -341,7 +362,7 @@ async def create_unix_connection(
             raise ValueError("no path and sock were specified")
         if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
-    return await make_transport(loop, sock, protocol_factory, own=path is not None)
+    return await make_transport(loop, sock, protocol_factory, own=path is not None, tls=tls)
 
 
 async def connect_accepted_socket(
@@ -361,5 +382,5 @@ async def connect_accepted_socket(
     if ssl_shutdown_timeout is not None and not ssl:
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
     base_events._check_ssl_socket(sock)
-    check_no_tls(ssl)
-    return await make_transport(loop, sock, protocol_factory)
+    tls = server_config(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    return await make_transport(loop, sock, protocol_factory, tls=tls)

@@ -37,6 +37,7 @@ from typing import Any
 
 from nexusloop._core._loopcore import Watcher
 from nexusloop.net._stream import SocketTransport
+from nexusloop.net._tls import TLSConfig, server_config, watch_accepted_handshake
 
 # asyncio's private helpers are not in typeshed: reach them through an Any-typed alias.
 base_events: Any = asyncio.base_events
@@ -80,24 +81,16 @@ else:
                 transport.abort()
 
 
-def check_no_tls(ssl: Any) -> None:
-    """Refuse ``ssl=`` until the TLS layer lands (after asyncio's own argument checks)."""
-    if ssl:
-        raise NotImplementedError(
-            "nexusloop does not support TLS yet (ssl=...): use asyncio's default loop or "
-            "uvloop for TLS connections for now"
-        )
-
-
 class _Listener(Watcher):
     """Readiness watcher of one listening socket: accepts and builds transports."""
 
     __slots__ = ("_loop", "_sock", "_fd", "_protocol_factory", "_server", "_backlog", "_retry",
-                 "_family", "_type", "_proto")
+                 "_family", "_type", "_proto", "_tls")
 
     def __init__(self, loop: Any, sock: socket.socket, protocol_factory: Any, server: Any,
-                 backlog: int) -> None:
+                 backlog: int, tls: TLSConfig | None) -> None:
         self._loop = loop
+        self._tls = tls
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol_factory = protocol_factory
@@ -145,7 +138,16 @@ class _Listener(Watcher):
         protocol = None
         try:
             protocol = self._protocol_factory()
-            SocketTransport(self._loop, conn, protocol, None, {"peername": addr}, self._server)
+            if self._tls is None:
+                SocketTransport(self._loop, conn, protocol, None, {"peername": addr},
+                                self._server)
+            else:
+                # The handshake's outcome is watched by a callback, not a task per connection.
+                waiter = self._loop.create_future()
+                ssl_protocol = self._tls.wrap(self._loop, protocol, waiter)
+                SocketTransport(self._loop, conn, ssl_protocol, None, {"peername": addr},
+                                self._server)
+                watch_accepted_handshake(self._loop, protocol, ssl_protocol, waiter)
         except (SystemExit, KeyboardInterrupt):
             conn.close()
             raise
@@ -182,8 +184,8 @@ def start_serving(
     ssl_shutdown_timeout: Any = None,
 ) -> None:
     """``loop._start_serving``: what ``asyncio.Server`` calls for each of its sockets."""
-    check_no_tls(sslcontext)
-    listener = _Listener(loop, sock, protocol_factory, server, backlog)
+    tls = server_config(sslcontext, ssl_handshake_timeout, ssl_shutdown_timeout)
+    listener = _Listener(loop, sock, protocol_factory, server, backlog, tls)
     loop._watch_read(listener._fd, listener)
     loop._listeners[sock] = listener
 
@@ -264,7 +266,6 @@ async def create_server(
     if host is not None or port is not None:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
-        check_no_tls(ssl)  # before resolving or binding: nothing to undo
         if reuse_address is None:
             reuse_address = os.name == "posix" and sys.platform != "cygwin"
         if host == "":
@@ -284,7 +285,6 @@ async def create_server(
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
         sockets = [sock]
-        check_no_tls(ssl)
     return await _serve(loop, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout,
                         ssl_shutdown_timeout, start_serving)
 
@@ -376,7 +376,6 @@ async def create_unix_server(
     if path is not None:
         if sock is not None:
             raise ValueError("path and sock can not be specified at the same time")
-        check_no_tls(ssl)  # before anything is created or removed on disk
         path = os.fspath(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if path[0] not in (0, "\x00"):  # not an abstract-namespace address
@@ -403,7 +402,6 @@ async def create_unix_server(
             raise ValueError("path was not specified, and no sock specified")
         if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
-        check_no_tls(ssl)
     if cleanup_socket:
         bound = sock.getsockname()
         if bound and bound[0] not in (0, "\x00"):

@@ -667,6 +667,10 @@ class SocketTransport(asyncio.Transport):
     def abort(self) -> None:
         self._core._force_close(None)
 
+    def _force_close(self, exc: BaseException | None) -> None:
+        # asyncio's transports have it; SSLProtocol calls it to abort after a TLS error.
+        self._core._force_close(exc)
+
     # ------------------------------------------- sendfile (loop.sendfile's contract)
 
     def _make_empty_waiter(self) -> asyncio.Future[Any]:

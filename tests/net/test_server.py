@@ -16,7 +16,6 @@ import os
 import pathlib
 import resource
 import socket
-import ssl
 import sys
 import warnings
 from typing import Any
@@ -768,25 +767,6 @@ def test_create_unix_server_argument_errors(net: Net, tmpdir_short: str) -> None
         assert not os.path.exists(path)
 
     net.run(main())
-
-
-def test_nexusloop_refuses_tls_servers(nloop: Any, tmpdir_short: str) -> None:
-    """TLS arrives with the next issue: until then ssl=<context> is refused, leaking nothing."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-
-    async def main() -> None:
-        with pytest.raises(NotImplementedError):
-            await nloop.create_server(Echo, "127.0.0.1", 0, ssl=context)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            with pytest.raises(NotImplementedError):
-                await nloop.create_server(Echo, sock=sock, ssl=context)
-        path = os.path.join(tmpdir_short, "tls.sock")
-        with pytest.raises(NotImplementedError):
-            await nloop.create_unix_server(Echo, path, ssl=context)
-        assert not os.path.exists(path)  # nothing left behind
-
-    nloop.run_until_complete(asyncio.wait_for(main(), HANG_GUARD))
 
 
 def test_server_on_closed_loop_state(net: Net) -> None:
