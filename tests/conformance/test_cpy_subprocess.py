@@ -14,6 +14,9 @@ that checks how the stock loop consults an installed (mock) watcher is excluded 
 """
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from . import _reasons as R
 from ._harness import NexusCase, conformance, cpython_test_module, derive_all, new_loop
 
@@ -31,6 +34,14 @@ class Nexus_SubprocessTests(NexusCase, cpy.SubprocessMixin, test_utils.TestCase)
         self.set_event_loop(self.loop)
 
 
+def _generic_setUp(self: Any) -> None:
+    # 3.12+ test_create_subprocess_with_pidfd asserts that the policy's get_event_loop() raises
+    # inside asyncio.Runner: true once set_event_loop() was ever called on the policy (CPython's
+    # earlier tests did); the harness installs a fresh policy per test, so say it here.
+    test_utils.TestCase.setUp(self)
+    asyncio.get_event_loop_policy().set_event_loop(None)
+
+
 _WATCHER_VARIANTS = (
     "SubprocessThreadedWatcherTests",
     "SubprocessMultiLoopWatcherTests",
@@ -45,6 +56,7 @@ derive_all(
     cpy,
     per_class={
         "GenericWatcherTests": {
+            "attrs": {"setUp": _generic_setUp},
             "exclude": {"test_create_subprocess_fails_with_inactive_watcher": R.ASYNCIO_WATCHER_API}
         },
     },
