@@ -21,6 +21,7 @@ PLAIN = [
     "nexusloop/net/_sock.py",
     "nexusloop/net/_datagram.py",
     "nexusloop/net/_sendfile.py",
+    "nexusloop/net/_tls.py",
 ]
 
 

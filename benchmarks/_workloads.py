@@ -682,9 +682,16 @@ class _BufferedEchoClient(asyncio.BufferedProtocol, _EchoClient):
 
 def _echo(loop: asyncio.AbstractEventLoop, n: int, *, kind: str = "tcp",
           buffered: bool = False, clients: int = NET_CLIENTS, msg_size: int = NET_MSG,
-          unit: str = "round trips") -> tuple[Result, int]:
+          unit: str = "round trips", tls: bool = False) -> tuple[Result, int]:
     """Protocol echo over TCP or a Unix socket: ``clients`` connections, each ``n // clients``
-    round trips of one ``msg_size`` message. Returns (result, total round trips)."""
+    round trips of one ``msg_size`` message (``tls``: over TLS). Returns (result, total round
+    trips)."""
+    server_tls: dict[str, Any] = {}
+    client_tls: dict[str, Any] = {}
+    if tls:
+        server_context, client_context = _tls_contexts()
+        server_tls = {"ssl": server_context}
+        client_tls = {"ssl": client_context, "server_hostname": TLS_HOST}
     clients = max(1, min(clients, n))
     rounds = max(1, n // clients)
     msg = _message(msg_size)
@@ -702,7 +709,7 @@ def _echo(loop: asyncio.AbstractEventLoop, n: int, *, kind: str = "tcp",
                 lambda: server_cls(server_closer), path))
         else:
             server = await _call("loop.create_server", loop.create_server(
-                lambda: server_cls(server_closer), LOCALHOST, 0))
+                lambda: server_cls(server_closer), LOCALHOST, 0, **server_tls))
             state["server"] = server
             port = server.sockets[0].getsockname()[1]
         for _ in range(clients):
@@ -712,7 +719,7 @@ def _echo(loop: asyncio.AbstractEventLoop, n: int, *, kind: str = "tcp",
                             loop.create_unix_connection(_const(proto), path))
             else:
                 await _call("loop.create_connection",
-                            loop.create_connection(_const(proto), LOCALHOST, port))
+                            loop.create_connection(_const(proto), LOCALHOST, port, **client_tls))
             protos.append(proto)
 
     async def main() -> None:
@@ -896,6 +903,98 @@ def tcp_short_connections(loop: asyncio.AbstractEventLoop, n: int,
     run = _net_run(loop, setup, main, teardown, lambda: state["done"])
     assert state["done"] == n == handlers.total, (state["done"], n, handlers.total)
     return {"ops": n, **run, "unit": "connections", "clients": min(clients, n)}
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+#: The name on the benchmark's throwaway server certificate.
+TLS_HOST = "localhost"
+_TLS_CONTEXTS: tuple[Any, Any] | None = None
+
+
+def _tls_contexts() -> tuple[Any, Any]:
+    """(server context, client context) from a throwaway CA made now (``trustme``, dev extra)."""
+    global _TLS_CONTEXTS
+    if _TLS_CONTEXTS is None:
+        import ssl
+
+        try:
+            import trustme
+        except ImportError as exc:
+            raise RuntimeError("the TLS workloads need trustme (pip install trustme)") from exc
+        ca = trustme.CA()
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(TLS_HOST, LOCALHOST).configure_cert(server)
+        client = ssl.create_default_context()
+        ca.configure_trust(client)
+        _TLS_CONTEXTS = (server, client)
+    return _TLS_CONTEXTS
+
+
+def tls_echo_protocol(loop: asyncio.AbstractEventLoop, n: int, clients: int = NET_CLIENTS
+                      ) -> Result:
+    """``tcp_echo_protocol`` over TLS (``ssl=`` on both ends; 1 KiB messages, handshakes done
+    in the untimed setup)."""
+    return _echo(loop, n, clients=clients, tls=True)[0]
+
+
+def tls_handshake(loop: asyncio.AbstractEventLoop, n: int, clients: int = 10) -> Result:
+    """``clients`` concurrent workers, each repeatedly: ``create_connection(ssl=...)`` (returns
+    after the handshake), close, wait for both ends' ``connection_lost``. No session resumption
+    (a fresh client context per run, tickets not reused across connections). Ops = handshakes."""
+    server_context, client_context = _tls_contexts()
+    server_closer, client_closer = _Closer(loop), _Closer(loop)
+    state: dict[str, Any] = {"left": n, "done": 0}
+
+    class Side(asyncio.Protocol):
+        def __init__(self, closer: _Closer) -> None:
+            self.closer = closer
+            self.transport: Any = None
+            self.lost = loop.create_future()
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.closer.opened(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.closer.closed(self.transport)
+            if not self.lost.done():
+                self.lost.set_result(None)
+
+    async def setup() -> None:
+        server = await _call("loop.create_server", loop.create_server(
+            lambda: Side(server_closer), LOCALHOST, 0, ssl=server_context, backlog=1024))
+        state["server"] = server
+        state["port"] = server.sockets[0].getsockname()[1]
+
+    async def worker() -> None:
+        port = state["port"]
+        while state["left"] > 0:
+            state["left"] -= 1
+            transport, side = await _call("loop.create_connection", loop.create_connection(
+                lambda: Side(client_closer), LOCALHOST, port, ssl=client_context,
+                server_hostname=TLS_HOST))
+            transport.close()
+            await side.lost
+            state["done"] += 1
+
+    async def main() -> None:
+        await asyncio.gather(*(worker() for _ in range(min(clients, n))))
+        await server_closer.all_closed()
+
+    async def teardown() -> None:
+        client_closer.close_all()
+        server_closer.close_all()
+        await client_closer.all_closed()
+        await server_closer.all_closed()
+        server = state.get("server")
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+
+    run = _net_run(loop, setup, main, teardown, lambda: state["done"])
+    assert state["done"] == n == server_closer.total, (state["done"], n, server_closer.total)
+    return {"ops": n, **run, "unit": "handshakes", "clients": min(clients, n)}
 
 
 # --- datagrams ------------------------------------------------------------------------------
@@ -1109,12 +1208,14 @@ WORKLOADS: dict[str, Callable[[asyncio.AbstractEventLoop, Any], Result]] = {
     "tcp_bulk_1mib": tcp_bulk_1mib,
     "subprocess_spawn": subprocess_spawn,
     "pipe_throughput": pipe_throughput,
+    "tls_echo_protocol": tls_echo_protocol,
+    "tls_handshake": tls_handshake,
 }
 
 #: Network workloads (``run.py --suite net``); every other workload is in the core suite.
 NET_WORKLOADS = ["tcp_echo_streams", "tcp_echo_protocol", "tcp_echo_buffered",
                  "tcp_short_connections", "udp_echo", "unix_echo", "tcp_bulk_1mib",
-                 "subprocess_spawn", "pipe_throughput"]
+                 "subprocess_spawn", "pipe_throughput", "tls_echo_protocol", "tls_handshake"]
 SUITES: dict[str, list[str]] = {
     "core": [w for w in WORKLOADS if w not in NET_WORKLOADS],
     "net": list(NET_WORKLOADS),
@@ -1141,6 +1242,8 @@ SIZES: dict[str, Any] = {
     "tcp_bulk_1mib": 1_000,
     "subprocess_spawn": 500,
     "pipe_throughput": 512,  # MiB: 64 MiB takes only ~30 ms at 2 GiB/s, too short to time well
+    "tls_echo_protocol": 20_000,
+    "tls_handshake": 500,
 }
 
 

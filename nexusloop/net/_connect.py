@@ -129,7 +129,7 @@ class _Connector(Watcher):
 
     def _write_ready(self) -> None:
         self._loop._unwatch_write(self._fd)
-        if self._waiter.done():
+        if self._waiter is None or self._waiter.done():
             return
         try:
             err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -176,7 +176,9 @@ async def _open_connection(loop: Any, addr_info: Any, protocol_factory: Any,
         connector.abandon()
         raise
     finally:
-        waiter = None  # the exception's traceback must not keep a cycle through it
+        # The exception's traceback holds this frame: neither it nor the connector may keep
+        # the waiter (which holds the exception), or they form a reference cycle.
+        waiter = connector._waiter = None
     return connector.transport, connector.protocol
 
 

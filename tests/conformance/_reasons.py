@@ -15,10 +15,6 @@ PATCHES_BASE_EVENT_LOOP = (
     "AbstractEventLoop that does not inherit BaseEventLoop, so the patch cannot reach it"
 )
 
-NEXT_ISSUE = (
-    "TLS, pipes/ptys and subprocesses are the next issue (#7; not implemented by nexusloop yet)"
-)
-
 CPYTHON_SELECTOR_INTERNALS = (
     "reads BaseSelectorEventLoop private state ({what}) that a loop not built on "
     "selector_events cannot have"

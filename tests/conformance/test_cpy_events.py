@@ -7,14 +7,11 @@ nexusloop through ``create_event_loop``, compared against ``EPollEventLoopTests`
 SafeChildWatcher) is not.
 
 The network tests (``create_connection``, ``create_server``, the Unix variants,
-``create_datagram_endpoint``, ``connect_accepted_socket``, ``TestServer``) run. The pipe, pty
-and subprocess tests run. Excluded by name, with the next issue's reason: the tests that need a
-TLS implementation (they contain ``ssl``; the ``ssl_handshake_timeout``-without-``ssl`` argument
-checks raise before any TLS and run).
+``create_datagram_endpoint``, ``connect_accepted_socket``, ``TestServer``) run, TLS included,
+and so do the pipe, pty and subprocess tests.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from . import _reasons as R
@@ -24,26 +21,13 @@ from ._harness import (
     conformance,
     cpython_test_module,
     derive_all,
-    matching_tests,
     new_loop,
 )
 
 cpy = cpython_test_module("test_events")
 test_utils = cpython_test_module("utils")
 
-_NEXT_ISSUE_PATTERNS = {
-    r"ssl": R.NEXT_ISSUE,
-}
-#: ``ssl``-named tests that only check argument validation (no TLS handshake): they run.
-_TLS_ARGUMENT_CHECKS = r"ssl_timeout_for_plain_socket$"
-
-_EXCLUDE = {
-    name: reason
-    for name, reason in matching_tests(cpy.EventLoopTestsMixin, _NEXT_ISSUE_PATTERNS).items()
-    if not re.search(_TLS_ARGUMENT_CHECKS, name)
-}
-_EXCLUDE.update(
-    {
+_EXCLUDE: dict[str, str] = {
         "test_internal_fds": R.CPYTHON_SELECTOR_INTERNALS.format(
             what="loop._internal_fds, loop._csock, loop._ssock"
         ),
@@ -56,8 +40,7 @@ _EXCLUDE.update(
             what="asyncio.base_events.socket (and sets loop._start_serving/_stop_serving)",
             fake="binding the non-local address ::2",
         ),
-    }
-)
+}
 
 
 @conformance(stock=f"{cpy.__name__}.EPollEventLoopTests", exclude=_EXCLUDE)
