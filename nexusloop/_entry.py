@@ -29,8 +29,7 @@ def new_event_loop(
         loop = nexusloop.new_event_loop(nexusloop.LoopOptions(busy_poll=True))
         with asyncio.Runner(loop_factory=nexusloop.new_event_loop) as runner: ...
     """
-    # Loop does not implement every AbstractEventLoop method yet (NotImplementedError).
-    return Loop(options, **kwargs)  # type: ignore[abstract]
+    return Loop(options, **kwargs)
 
 
 def run(

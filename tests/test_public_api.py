@@ -48,3 +48,16 @@ def test_loop_options_is_exported() -> None:
 def test_public_callables_have_docstrings() -> None:
     for name in ("new_event_loop", "run", "install", "EventLoopPolicy", "Loop", "LoopOptions"):
         assert getattr(nexusloop, name).__doc__, name
+
+
+def test_every_abstract_event_loop_method_is_implemented() -> None:
+    """Issue #7's "done when": no public AbstractEventLoop method is left to the base class
+    (whose bodies raise NotImplementedError)."""
+    missing = [
+        name
+        for name in dir(asyncio.AbstractEventLoop)
+        if not name.startswith("_")
+        and callable(getattr(asyncio.AbstractEventLoop, name))
+        and getattr(nexusloop.Loop, name) is getattr(asyncio.AbstractEventLoop, name)
+    ]
+    assert missing == []
