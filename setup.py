@@ -22,6 +22,8 @@ PLAIN = [
     "nexusloop/net/_datagram.py",
     "nexusloop/net/_sendfile.py",
     "nexusloop/net/_tls.py",
+    "nexusloop/net/_pipe.py",
+    "nexusloop/net/_subprocess.py",
 ]
 
 

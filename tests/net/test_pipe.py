@@ -185,6 +185,40 @@ def test_write_pipe_round_trip_with_flow_control(net: Net) -> None:
     net.run(main())
 
 
+def test_queued_writes_keep_what_was_written(net: Net) -> None:
+    """Writes queued behind a full pipe: a bytearray or memoryview the caller changes afterwards
+    must not change what is sent (it is copied); bytes (immutable) and views of bytes, written
+    partially or not at all, arrive intact, in order."""
+    head = os.urandom(256 * 1024)  # more than a pipe holds: what follows is queued
+    mutable = bytearray(b"A" * 70_000)
+    view_of_mutable = bytearray(b"B" * 50_000)
+    tail = os.urandom(100_000)
+
+    async def main() -> None:
+        rpipe, wpipe = _pipe()
+        reader = Proto()
+        rt, _ = await net.loop.connect_read_pipe(lambda: reader, rpipe)
+        rt.pause_reading()
+        wt, _ = await net.loop.connect_write_pipe(Writer, wpipe)
+        wt.write(head)
+        assert wt.get_write_buffer_size() > 0
+        wt.write(mutable)
+        wt.write(memoryview(view_of_mutable))
+        wt.write(memoryview(tail)[1:])
+        mutable[:] = b"X" * len(mutable)
+        view_of_mutable[:] = b"Y" * len(view_of_mutable)
+        expected = head + b"A" * 70_000 + b"B" * 50_000 + tail[1:]
+        assert wt.get_write_buffer_size() <= len(expected)
+        rt.resume_reading()
+        await until(lambda: len(reader.data) == len(expected), "all data")
+        assert bytes(reader.data) == expected
+        wt.close()
+        rt.close()
+        await ticks()
+
+    net.run(main())
+
+
 def test_write_buffer_limits(net: Net) -> None:
     async def main() -> None:
         rpipe, wpipe = _pipe()
