@@ -24,7 +24,6 @@ cdef class _TLSCore:
     cdef public object _outgoing
     cdef public object _sslobj
     cdef object _sslc
-    cdef object _recv_buffer
     cdef object _recv_view
     cdef bytearray _read_buffer
     cdef public int _state

@@ -77,6 +77,7 @@ import asyncio
 import collections
 import functools
 import logging
+import threading
 import warnings
 from asyncio import constants, protocols, transports
 from typing import Any
@@ -139,6 +140,23 @@ def _default_context(server_side: bool, server_hostname: str | None) -> Any:
     return context
 
 
+_buffers = threading.local()
+
+
+def _thread_buffers() -> tuple[memoryview, bytearray]:
+    """The ciphertext receive view and the plaintext read buffer shared by this thread's TLS
+    connections (2 x 256 KiB per thread, not per connection).
+
+    Sharing is safe: a connection's loop runs in one thread, and each buffer's content is copied
+    out (into the incoming BIO, into ``bytes``) before any application code runs.
+    """
+    try:
+        return _buffers.pair  # type: ignore[no-any-return]
+    except AttributeError:
+        _buffers.pair = pair = (memoryview(bytearray(MAX_SIZE)), bytearray(MAX_SIZE))
+        return pair
+
+
 @cython.cclass
 class _TLSCore:
     """The compiled state and logic of one TLS connection (see the module docstring)."""
@@ -177,9 +195,7 @@ class _TLSCore:
             server_hostname=server_hostname if server_hostname and not server_side else None)
         # The C object under ssl.SSLObject: its methods without the Python wrapper's frame.
         self._sslc = self._sslobj._sslobj
-        self._recv_buffer = bytearray(MAX_SIZE)
-        self._recv_view = memoryview(self._recv_buffer)
-        self._read_buffer = bytearray(MAX_SIZE)
+        self._recv_view, self._read_buffer = _thread_buffers()
         self._state = UNWRAPPED
         self._app_state = APP_INIT if call_connection_made else APP_CON_MADE
         self._conn_lost = 0
@@ -767,6 +783,8 @@ class SSLTransport(transports.Transport):
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if self._core is None:
+            return default
         return self._core.get_extra_info(name, default)
 
     def set_protocol(self, protocol: Any) -> None:
@@ -782,13 +800,22 @@ class SSLTransport(transports.Transport):
         if not self._closed:
             self._closed = True
             self._core._start_shutdown()
+        else:
+            # Closed already (by the app or by the peer's close_notify): as asyncio, let go of
+            # the TLS state, so a transport the app keeps does not keep it (and its SSL
+            # context) alive. The transport is unusable from here on, as asyncio's.
+            self._ssl_protocol = None
+            self._core = None
+            self.__dict__.pop("write", None)
+            self.__dict__.pop("writelines", None)
 
     def abort(self) -> None:
         self._force_close(None)
 
     def _force_close(self, exc: BaseException | None) -> None:
         self._closed = True
-        self._core._abort(exc)
+        if self._core is not None:
+            self._core._abort(exc)
 
     def is_reading(self) -> bool:
         return not self._core._app_reading_paused

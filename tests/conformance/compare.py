@@ -40,7 +40,7 @@ MODULES = [
     "test_timeouts", "test_waitfor", "test_taskgroups", "test_pep492", "test_context",
     "test_runners", "test_threads", "test_sock_lowlevel", "test_streams", "test_server",
     "test_buffered_proto", "test_sendfile", "test_unix_events", "test_subprocess",
-    "test_protocols", "test_transports",
+    "test_ssl", "test_sslproto", "test_protocols", "test_transports",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -535,3 +535,65 @@ def test_tls_layers(net: Net, certs: Certs) -> None:
         await close_server(server)
 
     net.run(main())
+
+
+def test_closing_twice_lets_go_of_the_tls_state(net: Net, certs: Certs) -> None:
+    """CPython's test_create_connection_memory_leak, in short: a protocol that keeps its
+    transport must not keep the SSL context alive once the transport was closed twice (by
+    the peer's close_notify, then by the app): the transport lets go, as asyncio's does."""
+
+    class Keeper(Proto):
+        def eof_received(self) -> Any:
+            self.events.append("eof")
+            return None
+
+    async def main() -> None:
+        server, port = await serve(net, certs, Accepted(Proto))
+        client_context = certs.client()
+        context_ref = weakref.ref(client_context)
+        transport, protocol = await net.loop.create_connection(
+            Keeper, "127.0.0.1", port, ssl=client_context, server_hostname=HOST)
+        del client_context
+        transport.close()
+        transport.close()
+        await until(lambda: protocol.lost, "connection_lost")
+        await ticks()
+        assert protocol.transport is transport  # the app still holds it
+        assert transport.is_closing()
+        assert context_ref() is None, "the closed transport keeps the TLS state alive"
+        await close_server(server)
+
+    net.run(main())
+
+
+def test_idle_tls_connections_are_small(net: Net, certs: Certs) -> None:
+    """nexusloop's TLS layer shares its 256 KiB receive and read buffers per thread; an idle
+    connection costs its OpenSSL state, not a buffer (asyncio's SSLProtocol allocates 256 KiB
+    per connection)."""
+    if not net.nexus:
+        pytest.skip("stock asyncio's SSLProtocol holds a 256 KiB buffer per connection")
+    count = 20
+
+    async def main() -> None:
+        server, port = await serve(net, certs)
+        context = certs.client()
+        pairs = [await net.loop.create_connection(Proto, "127.0.0.1", port, ssl=context,
+                                                  server_hostname=HOST)]  # warm-up
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(count):
+                pairs.append(await net.loop.create_connection(
+                    Proto, "127.0.0.1", port, ssl=context, server_hostname=HOST))
+            await ticks()
+            per_connection = (tracemalloc.get_traced_memory()[0] - before) / count
+        finally:
+            tracemalloc.stop()
+        # Both ends of each connection live in this process.
+        assert per_connection < 64 * 1024, f"{per_connection:.0f} bytes per TLS connection"
+        for transport, protocol in pairs:
+            transport.close()
+        await until(lambda: all(p.lost for _, p in pairs), "all closed")
+        await close_server(server)
+
+    net.run(main())
