@@ -591,7 +591,7 @@ def test_idle_tls_connections_are_small(net: Net, certs: Certs) -> None:
             tracemalloc.stop()
         # Both ends of each connection live in this process.
         assert per_connection < 64 * 1024, f"{per_connection:.0f} bytes per TLS connection"
-        for transport, protocol in pairs:
+        for transport, _ in pairs:
             transport.close()
         await until(lambda: all(p.lost for _, p in pairs), "all closed")
         await close_server(server)
