@@ -137,6 +137,7 @@ except ImportError:  # pragma: no cover
     from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
 
 from nexusloop._core._loopcore import Watcher
+from nexusloop.net._flow import notify_protocol, water_marks
 
 __all__ = ["DatagramTransport", "create_datagram_endpoint"]
 
@@ -421,50 +422,19 @@ class _DatagramCore(Watcher):
     # --------------------------------------------------------- flow control
 
     def set_write_buffer_limits(self, high: Any = None, low: Any = None) -> None:
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
+        self._high_water, self._low_water = water_marks(high, low)
         self._maybe_pause_protocol()
 
     def _maybe_pause_protocol(self) -> None:
         if self._buffer_size <= self._high_water or self._protocol_paused:
             return
         self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except _FATAL:
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.pause_writing() failed",
-                    "exception": exc,
-                    "transport": self._transport,
-                    "protocol": self._protocol,
-                }
-            )
+        notify_protocol(self._loop, self._transport, self._protocol, "pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
         if self._protocol_paused and self._buffer_size <= self._low_water:
             self._protocol_paused = False
-            try:
-                self._protocol.resume_writing()
-            except _FATAL:
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler(
-                    {
-                        "message": "protocol.resume_writing() failed",
-                        "exception": exc,
-                        "transport": self._transport,
-                        "protocol": self._protocol,
-                    }
-                )
+            notify_protocol(self._loop, self._transport, self._protocol, "resume_writing")
 
     # ------------------------------------------------------------- closing
 

@@ -80,7 +80,6 @@ cdef class _TLSCore:
     cpdef Py_ssize_t write_buffer_size(self)
     @cython.locals(size=Py_ssize_t)
     cdef _control_app_writing(self)
-    cdef _call_app_flow(self, str method)
     @cython.locals(size=Py_ssize_t)
     cdef _control_ssl_reading(self)
     cpdef _fatal_error(self, exc, str message=*)

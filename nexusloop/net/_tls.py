@@ -87,6 +87,8 @@ try:
 except ImportError:  # pragma: no cover
     from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
 
+from nexusloop.net._flow import notify_protocol, water_marks
+
 try:
     import ssl as _ssl
 
@@ -115,19 +117,11 @@ APP_CON_LOST = cython.declare(cython.int, 3)
 #: Bytes received from the socket per read event, and plaintext read per SSL_read call.
 MAX_SIZE = 256 * 1024
 _CONNLOST_WARN = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
+# Water marks of the TLS layer (asyncio's): plaintext queued for writing, ciphertext received.
+_WRITE_HIGH = constants.FLOW_CONTROL_HIGH_WATER_SSL_WRITE * 1024
+_READ_HIGH = constants.FLOW_CONTROL_HIGH_WATER_SSL_READ * 1024
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 _FATAL = (SystemExit, KeyboardInterrupt)
-
-
-def _flow_limits(high: Any, low: Any, kib: int) -> tuple[int, int]:
-    """asyncio's defaults and checks for a (high, low) water-mark pair."""
-    if high is None:
-        high = kib * 1024 if low is None else 4 * low
-    if low is None:
-        low = high // 4
-    if not high >= low >= 0:
-        raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-    return high, low
 
 
 def _default_context(server_side: bool, server_hostname: str | None) -> Any:
@@ -210,10 +204,8 @@ class _TLSCore:
         self._app_reading_paused = False
         self._ssl_reading_paused = False
         self._app_writing_paused = False
-        self._incoming_high, self._incoming_low = _flow_limits(
-            None, None, constants.FLOW_CONTROL_HIGH_WATER_SSL_READ)
-        self._outgoing_high, self._outgoing_low = _flow_limits(
-            None, None, constants.FLOW_CONTROL_HIGH_WATER_SSL_WRITE)
+        self._incoming_high, self._incoming_low = water_marks(None, None, _READ_HIGH)
+        self._outgoing_high, self._outgoing_low = water_marks(None, None, _WRITE_HIGH)
         self.set_app_protocol(app_protocol)
 
     def set_app_protocol(self, app_protocol: Any) -> None:
@@ -634,32 +626,18 @@ class _TLSCore:
         size = self._outgoing.pending + self._backlog_size
         if size >= self._outgoing_high and not self._app_writing_paused:
             self._app_writing_paused = True
-            self._call_app_flow("pause_writing")
+            notify_protocol(self._loop, self._app_transport, self._app_protocol, "pause_writing")
         elif size <= self._outgoing_low and self._app_writing_paused:
             self._app_writing_paused = False
-            self._call_app_flow("resume_writing")
-
-    def _call_app_flow(self, method: str) -> None:
-        try:
-            getattr(self._app_protocol, method)()
-        except _FATAL:
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                "message": f"protocol.{method}() failed",
-                "exception": exc,
-                "transport": self._app_transport,
-                "protocol": self,
-            })
+            notify_protocol(self._loop, self._app_transport, self._app_protocol,
+                            "resume_writing")
 
     def set_write_buffer_limits(self, high: Any = None, low: Any = None) -> None:
-        self._outgoing_high, self._outgoing_low = _flow_limits(
-            high, low, constants.FLOW_CONTROL_HIGH_WATER_SSL_WRITE)
+        self._outgoing_high, self._outgoing_low = water_marks(high, low, _WRITE_HIGH)
         self._control_app_writing()
 
     def set_read_buffer_limits(self, high: Any = None, low: Any = None) -> None:
-        self._incoming_high, self._incoming_low = _flow_limits(
-            high, low, constants.FLOW_CONTROL_HIGH_WATER_SSL_READ)
+        self._incoming_high, self._incoming_low = water_marks(high, low, _READ_HIGH)
         self._control_ssl_reading()
 
     def pause_reading(self) -> None:
