@@ -53,6 +53,7 @@ function. This signature is stable.
 """
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
 import sys
@@ -107,6 +108,9 @@ Local: TypeAlias = Annotated[T, _LOCAL]
 RegistryRef: TypeAlias = Annotated[Registry, _REGISTRY]
 #: The World's current sequence number: ``def h(seq: Seq, event: Fill)``.
 Seq: TypeAlias = Annotated[int, _SEQ]
+
+_ALIASES: Final = (Res, ResMut, Local, RegistryRef, Seq)
+_ALIAS_NAMES: Final = frozenset({"Res", "ResMut", "Local", "RegistryRef", "Seq"})
 
 RES = "Res"
 RESMUT = "ResMut"
@@ -217,26 +221,85 @@ def _resolve_annotations(fn: Any, name: str) -> dict[str, Any]:
     globalns = dict(getattr(module, "__dict__", {}))
     globalns.update(getattr(inspect.unwrap(target), "__globals__", {}))
     resolved: dict[str, Any] = {}
+    namespace = {**globalns, **localns}
     for pname, ann in raw.items():
         if isinstance(ann, str):
             try:
                 ann = eval(ann, globalns, localns)  # annotations are code, like get_type_hints
             except Exception as exc:  # noqa: BLE001 - any failure: report it per parameter
-                ann = _Unresolved(ann, exc)
+                ann = _Unresolved(ann, exc, namespace)
         resolved[pname] = ann
     return resolved
 
 
 class _Unresolved:
-    __slots__ = ("error", "text")
+    """An annotation whose text could not be evaluated, with the namespace it was tried in."""
 
-    def __init__(self, text: str, error: Exception) -> None:
+    __slots__ = ("error", "namespace", "text")
+
+    def __init__(self, text: str, error: Exception, namespace: dict[str, Any]) -> None:
         self.text = text
         self.error = error
+        self.namespace = namespace
+
+    def __repr__(self) -> str:
+        return self.text
 
 
-def _looks_like_param(text: str) -> bool:
-    return any(w in text for w in ("Res[", "ResMut[", "Local[", "RegistryRef", "Seq"))
+def _declares_param(ann: _Unresolved) -> bool:
+    """Whether an annotation that failed to evaluate declares a World parameter.
+
+    Decided by the annotation's structure, not by substrings: it declares one when its outermost
+    expression (or a member of ``X | None`` / ``Optional[X]`` / ``Union[...]``) is one of the
+    parameter aliases, bare (``RegistryRef``) or subscripted (``Res[Quote]``). The head is
+    looked up in the function's namespace, so ``nw.Res[...]`` and ``Res`` imported under another
+    name count, while ``Sequence[Quote]``, ``SequenceNumber`` or ``PriceRes[Quote]`` (the event
+    type, typically imported under ``TYPE_CHECKING``) do not. A head that cannot be looked up
+    either counts only when it is spelled exactly like a parameter alias.
+    """
+    try:
+        node = ast.parse(ann.text, mode="eval").body
+    except SyntaxError:
+        return False
+    return any(_is_param_head(member, ann.namespace) for member in _union_members(node, ann))
+
+
+def _union_members(node: ast.expr, ann: _Unresolved) -> list[ast.expr]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return [*_union_members(node.left, ann), *_union_members(node.right, ann)]
+    if isinstance(node, ast.Subscript):
+        head = _lookup(node.value, ann.namespace)
+        if head is typing.Optional or head is typing.Union:
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            return [m for item in items for m in _union_members(item, ann)]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a quoted annotation
+        try:
+            return _union_members(ast.parse(node.value, mode="eval").body, ann)
+        except SyntaxError:
+            return []
+    return [node]
+
+
+_NOT_FOUND: Final = object()
+
+
+def _lookup(node: ast.expr, namespace: dict[str, Any]) -> Any:
+    """The object a ``name`` or ``module.name`` expression denotes, or ``_NOT_FOUND``."""
+    if isinstance(node, ast.Name):
+        return namespace.get(node.id, _NOT_FOUND)
+    if isinstance(node, ast.Attribute):
+        base = _lookup(node.value, namespace)
+        return _NOT_FOUND if base is _NOT_FOUND else getattr(base, node.attr, _NOT_FOUND)
+    return _NOT_FOUND
+
+
+def _is_param_head(node: ast.expr, namespace: dict[str, Any]) -> bool:
+    head = node.value if isinstance(node, ast.Subscript) else node
+    found = _lookup(head, namespace)
+    if found is _NOT_FOUND:
+        spelled = head.id if isinstance(head, ast.Name) else getattr(head, "attr", None)
+        return spelled in _ALIAS_NAMES
+    return any(found is alias for alias in _ALIASES)
 
 
 class Signature(typing.NamedTuple):
@@ -310,7 +373,7 @@ def read_signature(
     def spec_of(p: inspect.Parameter) -> ParamSpec | None:
         ann = hints.get(p.name, p.annotation)
         if isinstance(ann, _Unresolved):
-            if _looks_like_param(ann.text):
+            if _declares_param(ann):
                 raise BuildError(
                     f"{what} {fname}: cannot resolve the annotation {ann.text!r} of parameter "
                     f"{p.name!r} ({type(ann.error).__name__}: {ann.error}); define the types "

@@ -1,11 +1,13 @@
 """Parameters and compile_step: resolution at build time, injection at dispatch."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
 
 import pytest
 
+import nexusloop.world as world_api
 from nexusloop.world import (
     BuildError,
     Cell,
@@ -21,6 +23,9 @@ from nexusloop.world import (
     compile_step,
     param_spec,
 )
+from nexusloop.world import Res as Readable
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -373,3 +378,76 @@ def test_local_without_default_constructor_is_a_build_error() -> None:
 
     with pytest.raises(BuildError, match=r"h: Local\[.*NeedsArgs\] needs"):
         compile_step(h, world.registry)
+
+
+# -- unresolvable annotations that are not World parameters -----------------------------------
+# Users import event types under TYPE_CHECKING, so at runtime the annotation text cannot be
+# evaluated. Only the *structure* of the text says whether it declares a World parameter: the
+# outermost name (or a member of `X | None`) must be Res, ResMut, Local, RegistryRef or Seq.
+
+if TYPE_CHECKING:
+    class Quote: ...
+
+    class PriceRes(Generic[T]): ...
+
+    class ThreadLocal(Generic[T]): ...
+
+    SequenceNumber = int
+    Resource = int
+    RegistryRefs = list[int]
+
+
+def _event_sequence(log: ResMut[Log], e: Sequence[Quote]) -> int:
+    return 1
+
+
+def _event_mapping(log: ResMut[Log], e: Mapping[str, Quote]) -> int:
+    return 1
+
+
+def _event_sequence_number(log: ResMut[Log], e: SequenceNumber) -> int:
+    return 1
+
+
+def _event_res_suffix(log: ResMut[Log], e: PriceRes[Quote]) -> int:
+    return 1
+
+
+def _event_local_suffix(log: ResMut[Log], e: ThreadLocal[Quote]) -> int:
+    return 1
+
+
+def _event_resource(log: ResMut[Log], e: Resource | None) -> int:
+    return 1
+
+
+def _event_registry_refs(log: ResMut[Log], e: RegistryRefs) -> int:
+    return 1
+
+
+def _event_quote(log: ResMut[Log], e: Quote) -> int:
+    return 1
+
+
+@pytest.mark.parametrize("fn", [
+    _event_quote, _event_sequence, _event_mapping, _event_sequence_number, _event_res_suffix,
+    _event_local_suffix, _event_resource, _event_registry_refs,
+], ids=lambda f: f.__name__)
+def test_unresolvable_event_annotations_are_not_world_parameters(fn: Any) -> None:
+    step = compile_step(fn, make_world().registry)
+    assert step(object()) == 1
+
+
+def _param_res(q: Res[Quote], e: int) -> None: ...
+def _param_resmut_optional(q: ResMut[Quote] | None, e: int) -> None: ...
+def _param_local_optional(q: Optional[Local[Quote]], e: int) -> None: ...  # noqa: UP045
+def _param_qualified(q: world_api.Res[Quote], e: int) -> None: ...
+def _param_renamed(q: Readable[Quote], e: int) -> None: ...
+
+
+@pytest.mark.parametrize("fn", [
+    _param_res, _param_resmut_optional, _param_local_optional, _param_qualified, _param_renamed,
+], ids=lambda f: f.__name__)
+def test_unresolvable_world_parameter_is_still_a_build_error(fn: Any) -> None:
+    with pytest.raises(BuildError, match=rf"{fn.__name__}.*cannot resolve.*Quote"):
+        compile_step(fn, make_world().registry)
