@@ -5,7 +5,9 @@ import asyncio
 
 import pytest
 
-from nexusloop.world import Cell, World, WorldBuilder, current_world, with_world, world
+from nexusloop.world import Cell, World, current_world, with_world, world
+
+from .conftest import make_world
 
 
 class WorldLoop(asyncio.SelectorEventLoop):
@@ -16,11 +18,6 @@ class WorldLoop(asyncio.SelectorEventLoop):
         self.world = world
 
 
-def make_world() -> World:
-    wb = WorldBuilder()
-    wb.register(Cell(41))
-    return wb.build()
-
 
 def run_on(loop: asyncio.AbstractEventLoop, coro: object) -> object:
     try:
@@ -30,7 +27,7 @@ def run_on(loop: asyncio.AbstractEventLoop, coro: object) -> object:
 
 
 def test_world_and_with_world_inside_tasks() -> None:
-    w = make_world()
+    w = make_world(cell=41)
 
     async def main() -> tuple[bool, int]:
         async def child() -> int:
@@ -69,25 +66,3 @@ def test_loop_world_of_the_wrong_type() -> None:
             world()
 
     run_on(loop, main())
-
-
-nexusloop = pytest.importorskip("nexusloop")
-
-
-@pytest.mark.skipif(
-    not hasattr(nexusloop, "new_event_loop"), reason="nexusloop.new_event_loop not available"
-)
-def test_nexusloop_new_event_loop_carries_the_world() -> None:
-    w = make_world()
-    try:
-        loop = nexusloop.new_event_loop(world=w)
-    except TypeError as exc:  # the loop's world= option not landed yet
-        pytest.skip(f"new_event_loop(world=...) not supported yet: {exc}")
-
-    async def main() -> int:
-        return with_world(lambda wd: wd.resource(Cell[int]).value)
-
-    assert run_on(loop, main()) == 41
-    plain = nexusloop.new_event_loop()
-    assert getattr(plain, "world", None) is None
-    plain.close()

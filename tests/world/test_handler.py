@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -26,10 +26,7 @@ from nexusloop.world import (
     into_handler,
 )
 
-
-@dataclass
-class Log:
-    lines: list[str] = field(default_factory=list)
+from .conftest import Log, make_world
 
 
 @dataclass
@@ -40,12 +37,6 @@ class Retry:
 class Missing:
     pass
 
-
-def make_world() -> World:
-    wb = WorldBuilder()
-    wb.register(Cell(0))
-    wb.register(Log())
-    return wb.build()
 
 
 def tick(counter: ResMut[Cell[int]], event: int) -> None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import pytest
 
-import nexusloop
 from nexusloop.world import (
     Cell,
     HandlerTemplate,
@@ -23,17 +22,13 @@ from nexusloop.world import (
     Seq,
     TimerInstaller,
     TimerWheel,
-    World,
     WorldBuilder,
     into_handler,
     with_world,
     world,
 )
 
-
-@dataclass
-class Log:
-    items: list[object] = field(default_factory=list)
+from .conftest import Log, make_world
 
 
 def test_loop_backed_timers_and_periodic(any_loop: asyncio.AbstractEventLoop) -> None:
@@ -45,15 +40,15 @@ def test_loop_backed_timers_and_periodic(any_loop: asyncio.AbstractEventLoop) ->
     done = any_loop.create_future()
 
     def beat(log: ResMut[Log], seq: Seq, now: float) -> None:
-        log.items.append(now)
-        if len(log.items) == 3:
+        log.lines.append(now)
+        if len(log.lines) == 3:
             periodic.cancel()
             done.set_result(seq)
 
     start = any_loop.time()
     periodic = Periodic(wheel, 0.01, into_handler(beat, w.registry))
     seq = any_loop.run_until_complete(asyncio.wait_for(done, 5))
-    times = w.resource(Log).items
+    times = w.resource(Log).lines
     assert seq == 3 and len(times) == 3
     assert all(t >= start + 0.01 * (i + 1) for i, t in enumerate(times))  # never early
     assert len(wheel) == 0
@@ -71,9 +66,9 @@ def test_loop_backed_io_echo(any_loop: asyncio.AbstractEventLoop) -> None:
 
     def echo(drv: ResMut[IoDriver], log: ResMut[Log], e: IoEvent) -> None:
         data = os.read(e.fd, 100)
-        log.items.append(data)
+        log.lines.append(data)
         os.write(e.fd, data[::-1])
-        if len(log.items) < 3:
+        if len(log.lines) < 3:
             drv.register(e.fd, template.generate())
         else:
             done.set_result(None)
@@ -91,7 +86,7 @@ def test_loop_backed_io_echo(any_loop: asyncio.AbstractEventLoop) -> None:
     try:
         w.resource(IoDriver).register(b, template.generate())
         assert any_loop.run_until_complete(client()) == [b"cba", b"ed", b"f"]
-        assert w.resource(Log).items == [b"abc", b"de", b"f"]
+        assert w.resource(Log).lines == [b"abc", b"de", b"f"]
         assert len(w.resource(IoDriver)) == 0
     finally:
         io.close()
@@ -117,35 +112,28 @@ def test_coroutine_handler_runs_as_a_task(any_loop: asyncio.AbstractEventLoop) -
     assert any_loop.run_until_complete(main()) == [1, 3]
 
 
-def test_nexusloop_carries_its_world() -> None:
-    wb = WorldBuilder()
-    wb.register(Cell(7))
-    w: World = wb.build()
-    loop = nexusloop.new_event_loop(world=w)
-    try:
-        assert loop.world is w
+def test_nexusloop_carries_its_world(
+    nloop_with: Callable[..., asyncio.AbstractEventLoop],
+) -> None:
+    w = make_world(cell=7)
+    loop = nloop_with(world=w)
+    assert getattr(loop, "world", None) is w
 
-        async def main() -> int:
-            async def task() -> int:
-                return with_world(lambda wd: wd.resource(Cell[int]).value)
+    async def main() -> int:
+        async def task() -> int:
+            return with_world(lambda wd: wd.resource(Cell[int]).value)
 
-            assert world() is w
-            return await asyncio.create_task(task())
+        assert world() is w
+        return await asyncio.create_task(task())
 
-        assert loop.run_until_complete(main()) == 7
-    finally:
-        loop.close()
+    assert loop.run_until_complete(main()) == 7
 
 
-def test_nexusloop_without_world() -> None:
-    loop = nexusloop.new_event_loop()
-    try:
-        assert loop.world is None
+def test_nexusloop_without_world(nloop: asyncio.AbstractEventLoop) -> None:
+    assert getattr(nloop, "world", "missing") is None
 
-        async def main() -> None:
-            with pytest.raises(RuntimeError, match="carries no World"):
-                world()
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="carries no World"):
+            world()
 
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
+    nloop.run_until_complete(main())

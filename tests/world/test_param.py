@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
 
 import pytest
@@ -18,19 +18,16 @@ from nexusloop.world import (
     ResMut,
     Seq,
     UnknownResourceError,
-    World,
     WorldBuilder,
     compile_step,
     param_spec,
 )
 from nexusloop.world import Res as Readable
 
+from .conftest import Log, make_world
+
 T = TypeVar("T")
 
-
-@dataclass
-class Log:
-    lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -41,13 +38,6 @@ class Prices:
 class NotRegistered:
     pass
 
-
-def make_world() -> World:
-    wb = WorldBuilder()
-    wb.register(Log())
-    wb.register(Prices())
-    wb.register(Cell(0))
-    return wb.build()
 
 
 def test_param_spec_parses_every_form() -> None:
@@ -66,7 +56,7 @@ def test_param_spec_parses_every_form() -> None:
 
 
 def test_step_injects_resources_between_leading_and_trailing() -> None:
-    world = make_world()
+    world = make_world(Prices())
     seen: list[tuple[object, ...]] = []
 
     def step(ctx: str, log: ResMut[Log], prices: Res[Prices], a: int, b: int) -> int:
@@ -79,7 +69,7 @@ def test_step_injects_resources_between_leading_and_trailing() -> None:
 
 
 def test_step_with_no_input() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def produce(count: ResMut[Cell[int]]) -> int:
         count.value += 1
@@ -91,7 +81,7 @@ def test_step_with_no_input() -> None:
 
 
 def test_plain_function_is_returned_unchanged() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def double(x: int) -> int:
         return 2 * x
@@ -102,7 +92,7 @@ def test_plain_function_is_returned_unchanged() -> None:
 
 
 def test_resmut_stamps_changed_at_with_current_sequence() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def bump(count: ResMut[Cell[int]], log: Res[Log], n: int) -> None:
         count.value += n
@@ -136,7 +126,7 @@ def test_int_counter_cannot_be_written_through_resmut_of_int() -> None:
 
 
 def test_several_resmut_and_seq_share_one_sequence_read() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def write(log: ResMut[Log], prices: ResMut[Prices], seq: Seq, e: float) -> int:
         prices.last = e
@@ -153,7 +143,7 @@ def test_several_resmut_and_seq_share_one_sequence_read() -> None:
 
 
 def test_local_is_per_compiled_instance() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def count(n: Local[Cell[int]], seen: Local[list[str]], e: str) -> int:
         n.value += 1
@@ -167,7 +157,7 @@ def test_local_is_per_compiled_instance() -> None:
 
 
 def test_optional_resources_resolve_to_none_when_absent() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def step(log: Res[Log] | None, missing: ResMut[NotRegistered] | None, e: int) -> tuple:
         return (log, missing, e)
@@ -177,7 +167,7 @@ def test_optional_resources_resolve_to_none_when_absent() -> None:
 
 
 def test_missing_required_resource_names_type_and_function() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def needs_it(x: Res[NotRegistered], e: int) -> None: ...
 
@@ -186,7 +176,7 @@ def test_missing_required_resource_names_type_and_function() -> None:
 
 
 def test_registry_ref_injects_the_registry() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def build_more(reg: RegistryRef, e: int) -> Registry:
         return reg
@@ -219,7 +209,7 @@ def test_string_annotations_and_local_classes_resolve() -> None:
 
 
 def test_unresolvable_param_annotation_is_a_build_error() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def broken(x: Res[DoesNotExist], e: int) -> None: ...  # type: ignore[name-defined]  # noqa: F821
 
@@ -228,7 +218,7 @@ def test_unresolvable_param_annotation_is_a_build_error() -> None:
 
 
 def test_unresolvable_event_annotation_is_tolerated() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def ok(log: Res[Log], e: OnlyForTypeCheckers) -> int:  # type: ignore[name-defined]  # noqa: F821
         return 1
@@ -237,7 +227,7 @@ def test_unresolvable_event_annotation_is_tolerated() -> None:
 
 
 def test_lambda_with_explicit_params() -> None:
-    world = make_world()
+    world = make_world(Prices())
     fn = compile_step(
         lambda log, count, e: (log.lines.append(e), count.value),
         world.registry,
@@ -248,13 +238,13 @@ def test_lambda_with_explicit_params() -> None:
 
 
 def test_lambda_without_params_is_a_build_error() -> None:
-    world = make_world()
+    world = make_world(Prices())
     with pytest.raises(BuildError, match=r"lambda.*'c'.*params="):
         compile_step(lambda c, e: None, world.registry)
 
 
 def test_explicit_params_must_be_world_params_and_fit() -> None:
-    world = make_world()
+    world = make_world(Prices())
     with pytest.raises(BuildError, match=r"params\[0\]"):
         compile_step(lambda c, e: None, world.registry, params=[int])
     with pytest.raises(BuildError, match="takes 2 positional"):
@@ -262,7 +252,7 @@ def test_explicit_params_must_be_world_params_and_fit() -> None:
 
 
 def test_wrong_arity_names_the_function() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def no_params() -> None: ...
 
@@ -277,7 +267,7 @@ def test_wrong_arity_names_the_function() -> None:
 
 
 def test_name_override_is_used_in_errors() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def f() -> None: ...
 
@@ -286,7 +276,7 @@ def test_name_override_is_used_in_errors() -> None:
 
 
 def test_resource_param_in_event_or_context_position_is_an_error() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def event_is_resource(e: Res[Log]) -> None: ...
 
@@ -299,7 +289,7 @@ def test_resource_param_in_event_or_context_position_is_an_error() -> None:
 
 
 def test_unannotated_middle_parameter_is_an_error() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def f(x, e):  # type: ignore[no-untyped-def]
         return None
@@ -309,7 +299,7 @@ def test_unannotated_middle_parameter_is_an_error() -> None:
 
 
 def test_varargs_and_required_kwonly_are_refused() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     def star(*args: int) -> None: ...
 
@@ -326,7 +316,7 @@ def test_varargs_and_required_kwonly_are_refused() -> None:
 
 
 def test_callable_objects_and_bound_methods() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     class Obj:
         def __init__(self) -> None:
@@ -345,7 +335,7 @@ def test_callable_objects_and_bound_methods() -> None:
 
 
 def test_not_callable() -> None:
-    world = make_world()
+    world = make_world(Prices())
     with pytest.raises(BuildError, match="not callable"):
         compile_step(42, world.registry)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
@@ -367,7 +357,7 @@ def test_handlers_built_before_build_see_later_state() -> None:
 
 
 def test_local_without_default_constructor_is_a_build_error() -> None:
-    world = make_world()
+    world = make_world(Prices())
 
     class NeedsArgs:
         def __init__(self, x: int) -> None:
@@ -434,7 +424,7 @@ def _event_quote(log: ResMut[Log], e: Quote) -> int:
     _event_local_suffix, _event_resource, _event_registry_refs,
 ], ids=lambda f: f.__name__)
 def test_unresolvable_event_annotations_are_not_world_parameters(fn: Any) -> None:
-    step = compile_step(fn, make_world().registry)
+    step = compile_step(fn, make_world(Prices()).registry)
     assert step(object()) == 1
 
 
@@ -450,4 +440,4 @@ def _param_renamed(q: Readable[Quote], e: int) -> None: ...
 ], ids=lambda f: f.__name__)
 def test_unresolvable_world_parameter_is_still_a_build_error(fn: Any) -> None:
     with pytest.raises(BuildError, match=rf"{fn.__name__}.*cannot resolve.*Quote"):
-        compile_step(fn, make_world().registry)
+        compile_step(fn, make_world(Prices()).registry)

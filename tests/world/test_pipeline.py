@@ -1,7 +1,7 @@
 """Pipelines: each combinator's behaviour, World parameters in steps, batches, bad input."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,15 +24,13 @@ from nexusloop.world import (
     into_handler,
 )
 
+from .conftest import Log
+
 
 @dataclass
 class Config:
     factor: int = 10
 
-
-@dataclass
-class Log:
-    lines: list[Any] = field(default_factory=list)
 
 
 class Missing:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -21,10 +20,7 @@ from nexusloop.world import (
     into_handler,
 )
 
-
-@dataclass
-class Log:
-    lines: list[tuple[str, float]] = field(default_factory=list)
+from .conftest import Log
 
 
 def setup(loop: asyncio.AbstractEventLoop | None = None) -> tuple[World, TimerPoller, TimerWheel]:
