@@ -15,7 +15,7 @@ from nexusloop.world import (
     Seq,
     Shutdown,
     TestHarness,
-    TimerWheel,
+    TimerQueue,
     WorldBuilder,
     into_callback,
     into_handler,
@@ -105,7 +105,7 @@ def main() -> None:
           counter_b.run(world, Order(0, 0)))
     print("venue context:", fill.ctx)
 
-    Periodic(world.resource(TimerWheel), 1.0, into_handler(heartbeat, world.registry), start=1.0)
+    Periodic(world.resource(TimerQueue), 1.0, into_handler(heartbeat, world.registry), start=1.0)
     while not world.is_shutdown():
         harness.advance(1.0)
     print("\n".join(world.resource(Fills).log))

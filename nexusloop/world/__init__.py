@@ -1,8 +1,9 @@
 """World: a typed singleton store whose resources are injected into plain functions.
 
-The Python counterpart of the nexus-rt dispatch layer: a :class:`WorldBuilder` freezes into a
-:class:`World`; handlers, callbacks, pipelines and DAGs declare ``Res[T]`` / ``ResMut[T]`` /
-``Local[T]`` parameters that are resolved once and fetched by index at dispatch.
+A :class:`WorldBuilder` collects resources (one object per type) and freezes into a
+:class:`World`; handlers, callbacks, pipelines and DAGs are plain functions that declare
+``Res[T]`` / ``ResMut[T]`` / ``Local[T]`` parameters, resolved once when they are built and
+passed as ready objects at each dispatch.
 See ``docs/world.md``.
 
 Each private module defines ``__all__``; this file star-imports it and adds it to ``__all__``

@@ -3,8 +3,9 @@
 Design
 ------
 Every dispatchable thing (a function handler, a callback, a pipeline, a DAG, a fan-out) satisfies
-one protocol, :class:`Handler`: ``handler.run(world, event)``. That is the seed's signature, and
-what drivers and heterogeneous collections (``list[Handler[Quote]]``) rely on.
+one protocol, :class:`Handler`: ``handler.run(world, event)``. Drivers and heterogeneous
+collections (``list[Handler[Quote]]``) rely on nothing else, so anything with that method can be
+dispatched, whatever built it.
 
 A handler built here is bound to the World whose registry built it: its resources were resolved
 to objects at build time, so ``run`` ignores the ``world`` argument (it is there so that every

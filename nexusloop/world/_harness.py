@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ._handler import Handler, into_handler
-from ._timer import TimerInstaller, TimerPoller, TimerWheel
+from ._timer import TimerInstaller, TimerPoller, TimerQueue
 from ._world import World, WorldBuilder, type_name
 
 __all__ = ["TestHarness", "VirtualClock"]
@@ -91,12 +91,12 @@ class TestHarness:
     ) -> None:
         self.clock = clock if clock is not None else VirtualClock()
         if isinstance(world, WorldBuilder):
-            if timers is None and TimerWheel not in world:
+            if timers is None and TimerQueue not in world:
                 timers = world.install_driver(TimerInstaller())
             world = world.build()
         self.world: World = world
-        if timers is None and TimerWheel in world:
-            timers = TimerPoller(world.resource(TimerWheel))
+        if timers is None and TimerQueue in world:
+            timers = TimerPoller(world.resource(TimerQueue))
         self.timers = timers
         self._handlers: dict[Any, Handler[Any]] = {}
 
@@ -128,11 +128,16 @@ class TestHarness:
 
     # -- time --------------------------------------------------------------------------------
     @property
-    def wheel(self) -> TimerWheel:
-        """The timer driver's wheel (schedule timers through it)."""
+    def queue(self) -> TimerQueue:
+        """The timer driver's queue (schedule timers through it)."""
         if self.timers is None:
             raise RuntimeError("this harness has no timer driver")
-        return self.timers.wheel
+        return self.timers.queue
+
+    @property
+    def wheel(self) -> TimerQueue:
+        """The former name of :attr:`queue`."""
+        return self.queue
 
     def now(self) -> float:
         """The virtual time."""

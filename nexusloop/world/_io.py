@@ -9,7 +9,7 @@ Registrations live in a slab: a token is ``(slot, generation)`` packed in one in
 whose registration is gone (fired, deregistered) is recognised as stale and silently skipped,
 even if its slot was reused.
 
-Firing is **move-out-fire**, as in the seed: when an fd is ready its registration is removed
+Firing is **move-out-fire**: when an fd is ready its registration is removed
 from the slab, the World's sequence advances, and the handler runs with an :class:`IoEvent`.
 To hear about the fd again the handler registers again (typically a handler stamped from a
 :class:`~nexusloop.world.HandlerTemplate`, or itself). The OS-level interest is kept across

@@ -33,9 +33,9 @@ pipeline state (``dedup``'s last value, ``scan``'s accumulator) lives in closure
 Absence and errors
 ------------------
 "No value" is ``None``. Whether the current value *can* be absent is a static property of the
-chain position (like ``Option<T>`` in the Rust original): it starts after ``filter``,
-``and_then``, ``dedup`` and ``catch`` and ends at ``then``/``unwrap_or``. The generator tracks
-it, and:
+chain position (what the builder's ``OptionPipeline`` type records): it starts after
+``filter``, ``and_then``, ``dedup`` and ``catch`` and ends at ``then``/``unwrap_or``. The
+generator tracks it, and:
 
 * a conditional combinator (``map``, ``filter``, ``inspect``...) on a possibly-absent value is
   wrapped in ``if v is not None:``;

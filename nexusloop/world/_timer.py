@@ -2,23 +2,27 @@
 
 Design
 ------
-Following the seed's driver model, :class:`TimerInstaller` registers a :class:`TimerWheel`
+A driver is a resource plus a poller. :class:`TimerInstaller` registers a :class:`TimerQueue`
 resource into the builder and returns a :class:`TimerPoller`. Handlers schedule, reschedule
-and cancel through the resource (``ResMut[TimerWheel]``); the executor drives expiry with
-``poller.poll(world, now)``.
+and cancel through the resource (``ResMut[TimerQueue]``); whoever runs the World drives expiry
+with ``poller.poll(world, now)``.
 
-Two backends share that API, so handlers do not know which one runs them:
+:class:`TimerQueue` is a priority queue of deadlines with two backends, so handlers do not know
+which one runs them:
 
-* **standalone** (the default): a binary heap of ``[when, order, handler]`` entries. ``poll``
-  drains every entry due at ``now``, in deadline order with FIFO order among equal deadlines.
-  Time is whatever the caller passes as ``now`` (``time.monotonic()``, or a
+* **standalone** (the default): a binary heap of :class:`TimerKey` entries. ``poll`` drains
+  every entry due at ``now``, in deadline order with FIFO order among equal deadlines. Time is
+  whatever the caller passes as ``now`` (``time.monotonic()``, or a
   :class:`~nexusloop.world.VirtualClock` for deterministic replay). A heap rather than a
-  hierarchical wheel: both are O(log n)/O(1) for the timer counts a World driver holds, and the
-  heap's order is exact, which deterministic replay wants.
+  hierarchical timer wheel like the loop's: both are cheap for the timer counts a World driver
+  holds, and the heap's order is exact, which deterministic replay wants.
 * **loop-backed** (after :meth:`TimerPoller.attach`): each timer is a ``loop.call_at`` handle,
-  so on nexusloop it lives in the loop's hierarchical timer wheel and fires on time without any
-  ``poll`` call. Time is ``loop.time()``. Pending standalone timers move onto the loop on
-  attach.
+  so on nexusloop it lives in the loop's timer wheel (``nexusloop._core._wheel``) and fires on
+  time without any ``poll`` call. Time is ``loop.time()``. Pending standalone timers move onto
+  the loop on attach.
+
+The class was called ``TimerWheel`` before; that name stays as an alias, but it named the
+wrong structure (and clashed with the core's wheel).
 
 Firing is move-out-fire: a fired timer is gone; its handler reschedules (a new deadline, the
 same or another handler) if it wants to run again. :class:`Periodic` does that for recurring
@@ -45,6 +49,7 @@ __all__ = [
     "TimerInstaller",
     "TimerKey",
     "TimerPoller",
+    "TimerQueue",
     "TimerWheel",
 ]
 
@@ -52,7 +57,7 @@ MissedTick = Literal["burst", "delay", "skip"]
 
 
 class TimerKey:
-    """Identifies a scheduled timer; pass it to :meth:`TimerWheel.cancel`."""
+    """Identifies a scheduled timer; pass it to :meth:`TimerQueue.cancel`."""
 
     __slots__ = ("handler", "loop_handle", "order", "when")
 
@@ -77,16 +82,16 @@ class TimerKey:
         return f"<TimerKey when={self.when} {state}>"
 
 
-class TimerWheel:
-    """The timer driver's resource: schedule and cancel timers (``ResMut[TimerWheel]``).
+class TimerQueue:
+    """The timer driver's resource: schedule and cancel timers (``ResMut[TimerQueue]``).
 
     Example::
 
-        def on_timeout(wheel: ResMut[TimerWheel], now: float) -> None:
-            wheel.schedule(now + 1.0, retry_template.generate())
+        def on_timeout(queue: ResMut[TimerQueue], now: float) -> None:
+            queue.schedule(now + 1.0, retry_template.generate())
 
-        key = wheel.schedule_after(0.5, into_handler(on_timeout, registry))
-        wheel.cancel(key)
+        key = queue.schedule_after(0.5, into_handler(on_timeout, registry))
+        queue.cancel(key)
     """
 
     __slots__ = ("_active", "_heap", "_loop", "_now", "_order", "_world")
@@ -163,11 +168,15 @@ class TimerWheel:
 
     def __repr__(self) -> str:
         mode = "loop" if self._loop is not None else "standalone"
-        return f"<TimerWheel {mode} pending={self._active}>"
+        return f"<TimerQueue {mode} pending={self._active}>"
+
+
+#: The former name of :class:`TimerQueue`, kept so existing code keeps working.
+TimerWheel = TimerQueue
 
 
 class TimerPoller:
-    """Drives a :class:`TimerWheel`: ``poll(world, now)`` fires every due timer.
+    """Drives a :class:`TimerQueue`: ``poll(world, now)`` fires every due timer.
 
     Example::
 
@@ -177,23 +186,23 @@ class TimerPoller:
             timers.poll(world, time.monotonic())
     """
 
-    __slots__ = ("wheel",)
+    __slots__ = ("queue",)
 
-    def __init__(self, wheel: TimerWheel) -> None:
-        self.wheel = wheel
+    def __init__(self, queue: TimerQueue) -> None:
+        self.queue = queue
 
     def poll(self, world: World, now: float) -> int:
         """Fire the timers due at ``now`` (standalone mode); returns how many fired.
 
         Each fire advances the World's sequence and runs the handler with ``now`` as the event.
-        A no-op returning 0 when the wheel is attached to a loop (the loop fires the timers).
+        A no-op returning 0 when the queue is attached to a loop (the loop fires the timers).
         """
-        wheel = self.wheel
-        if wheel._loop is not None:
+        queue = self.queue
+        if queue._loop is not None:
             return 0
-        wheel._now = max(wheel._now, now)
-        heap = wheel._heap
-        limit = wheel._order  # timers scheduled during this poll wait for the next one
+        queue._now = max(queue._now, now)
+        heap = queue._heap
+        limit = queue._order  # timers scheduled during this poll wait for the next one
         deferred: list[TimerKey] = []
         fired = 0
         pop = heapq.heappop
@@ -206,7 +215,7 @@ class TimerPoller:
                 deferred.append(key)
                 continue
             key.handler = None
-            wheel._active -= 1
+            queue._active -= 1
             world.next_sequence()
             handler.run(world, now)
             fired += 1
@@ -214,34 +223,39 @@ class TimerPoller:
             heapq.heappush(heap, key)
         return fired
 
+    @property
+    def wheel(self) -> TimerQueue:
+        """The former name of :attr:`queue`."""
+        return self.queue
+
     def next_deadline(self) -> float | None:
         """The earliest pending deadline (standalone mode): how long an executor may sleep."""
-        return self.wheel.next_deadline()
+        return self.queue.next_deadline()
 
     def attach(self, loop: asyncio.AbstractEventLoop, world: World) -> None:
         """Run the timers on ``loop`` from now on (``loop.call_at``); pending timers move over.
 
         Deadlines keep their values, so standalone time must have been ``loop.time()`` based.
         """
-        wheel = self.wheel
-        if wheel._loop is not None:
+        queue = self.queue
+        if queue._loop is not None:
             raise RuntimeError("the timer driver is already attached to a loop")
-        wheel._loop = loop
-        wheel._world = world
-        pending, wheel._heap = wheel._heap, []
+        queue._loop = loop
+        queue._world = world
+        pending, queue._heap = queue._heap, []
         for key in sorted(pending):
             if key.handler is not None:
-                key.loop_handle = loop.call_at(key.when, wheel._fire_on_loop, key)
+                key.loop_handle = loop.call_at(key.when, queue._fire_on_loop, key)
 
     def __len__(self) -> int:
-        return len(self.wheel)
+        return len(self.queue)
 
     def __repr__(self) -> str:
-        return f"<TimerPoller {self.wheel!r}>"
+        return f"<TimerPoller {self.queue!r}>"
 
 
 class TimerInstaller:
-    """Installs the timer driver: registers a :class:`TimerWheel`, returns a :class:`TimerPoller`.
+    """Installs the timer driver: registers a :class:`TimerQueue`, returns a :class:`TimerPoller`.
 
     With ``loop=`` the timers run on that asyncio loop from the start (``loop.call_at``).
 
@@ -257,11 +271,11 @@ class TimerInstaller:
         self.loop = loop
 
     def install(self, builder: WorldBuilder) -> TimerPoller:
-        """Register the :class:`TimerWheel` resource and return the poller."""
-        wheel = TimerWheel()
-        builder.register(wheel)
-        wheel._world = builder.registry.world
-        poller = TimerPoller(wheel)
+        """Register the :class:`TimerQueue` resource and return the poller."""
+        queue = TimerQueue()
+        builder.register(queue)
+        queue._world = builder.registry.world
+        poller = TimerPoller(queue)
         if self.loop is not None:
             poller.attach(self.loop, builder.registry.world)
         return poller
@@ -280,16 +294,16 @@ class Periodic:
         def heartbeat(log: ResMut[Log], now: float) -> None:
             log.lines.append(f"beat {now}")
 
-        beat = Periodic(wheel, 1.0, into_handler(heartbeat, registry), start=0.0)
+        beat = Periodic(queue, 1.0, into_handler(heartbeat, registry), start=0.0)
         ...
         beat.cancel()
     """
 
-    __slots__ = ("deadline", "fired", "handler", "interval", "key", "missed", "wheel")
+    __slots__ = ("deadline", "fired", "handler", "interval", "key", "missed", "queue")
 
     def __init__(
         self,
-        wheel: TimerWheel,
+        queue: TimerQueue,
         interval: float,
         handler: Handler[float],
         *,
@@ -300,13 +314,13 @@ class Periodic:
             raise ValueError(f"Periodic interval must be > 0, got {interval!r}")
         if missed not in ("burst", "delay", "skip"):
             raise ValueError(f"missed must be 'burst', 'delay' or 'skip', got {missed!r}")
-        self.wheel = wheel
+        self.queue = queue
         self.interval = interval
         self.handler = handler
         self.missed = missed
         self.fired = 0
-        self.deadline = wheel.now() + interval if start is None else start
-        self.key: TimerKey | None = wheel.schedule(self.deadline, self)
+        self.deadline = queue.now() + interval if start is None else start
+        self.key: TimerKey | None = queue.schedule(self.deadline, self)
 
     def run(self, world: World, now: float) -> Any:
         """Fire: reschedule first (so the handler may cancel), then run the handler."""
@@ -318,14 +332,14 @@ class Periodic:
             elif self.missed == "delay":
                 deadline = now + interval
         self.deadline = deadline
-        self.key = self.wheel.schedule(deadline, self)
+        self.key = self.queue.schedule(deadline, self)
         self.fired += 1
         return self.handler.run(world, now)
 
     def cancel(self) -> bool:
         """Stop recurring; False when already cancelled."""
         key, self.key = self.key, None
-        return key is not None and self.wheel.cancel(key)
+        return key is not None and self.queue.cancel(key)
 
     @property
     def active(self) -> bool:

@@ -13,7 +13,7 @@ from nexusloop.world import (
     Seq,
     TestHarness,
     TimerInstaller,
-    TimerWheel,
+    TimerQueue,
     VirtualClock,
     WorldBuilder,
     into_handler,
@@ -101,7 +101,7 @@ def test_advance_fires_timers_at_their_deadlines() -> None:
         c.value += 1
         fired_at.append(now)
 
-    Periodic(h.wheel, 1.0, into_handler(tick, h.world.registry), start=101.0)
+    Periodic(h.queue, 1.0, into_handler(tick, h.world.registry), start=101.0)
     assert h.advance(0.5) == 0
     assert h.advance(3.0) == 3  # 101, 102, 103 — each at its own deadline
     assert fired_at == [101.0, 102.0, 103.0]
@@ -116,23 +116,23 @@ def test_harness_over_a_built_world_and_without_timers() -> None:
     timers = wb.install_driver(TimerInstaller())
     world = wb.build()
     h = TestHarness(world)
-    assert h.timers is not None and h.timers.wheel is world.resource(TimerWheel)
-    assert timers.wheel is h.wheel
+    assert h.timers is not None and h.timers.queue is world.resource(TimerQueue)
+    assert timers.queue is h.queue
 
     bare = TestHarness(WorldBuilder().build())
     assert bare.timers is None and bare.advance(5.0) == 0 and bare.now() == 5.0
     with pytest.raises(RuntimeError, match="no timer driver"):
-        bare.wheel  # noqa: B018
+        bare.queue  # noqa: B018
 
 
 def test_advance_detects_a_timer_rescheduling_itself_at_now() -> None:
     wb = WorldBuilder()
     h = TestHarness(wb)
 
-    def forever(wheel: ResMut[TimerWheel], now: float) -> None:
+    def forever(wheel: ResMut[TimerQueue], now: float) -> None:
         wheel.schedule(now, into_handler(forever, h.world.registry))
 
-    h.wheel.schedule(1.0, into_handler(forever, h.world.registry))
+    h.queue.schedule(1.0, into_handler(forever, h.world.registry))
     import nexusloop.world._harness as harness_mod
 
     old = harness_mod._MAX_POLLS

@@ -21,7 +21,7 @@ from nexusloop.world import (
     ResMut,
     Seq,
     TimerInstaller,
-    TimerWheel,
+    TimerQueue,
     WorldBuilder,
     into_handler,
     with_world,
@@ -36,7 +36,7 @@ def test_loop_backed_timers_and_periodic(any_loop: asyncio.AbstractEventLoop) ->
     wb.register(Log())
     wb.install_driver(TimerInstaller(loop=any_loop))
     w = wb.build()
-    wheel = w.resource(TimerWheel)
+    wheel = w.resource(TimerQueue)
     done = any_loop.create_future()
 
     def beat(log: ResMut[Log], seq: Seq, now: float) -> None:

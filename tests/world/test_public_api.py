@@ -26,7 +26,7 @@ def test_every_private_module_public_name_is_exported() -> None:
 def test_public_names_have_docstrings_with_an_example() -> None:
     mine = {
         "WorldBuilder", "World", "Registry", "Cell", "Shutdown", "into_handler", "into_callback",
-        "HandlerTemplate", "CallbackTemplate", "compile_step", "TimerWheel", "TimerPoller",
+        "HandlerTemplate", "CallbackTemplate", "compile_step", "TimerQueue", "TimerPoller",
         "TimerInstaller", "Periodic", "IoDriver", "IoPoller", "IoInstaller", "TestHarness",
         "VirtualClock", "with_world", "world", "Handler", "Callback", "param_spec", "Plugin",
     }
