@@ -2,11 +2,9 @@
 
 Design
 ------
-In the Rust original the topology of a DAG lives in its type, and monomorphisation flattens
-the whole graph into one function whose intermediate values are stack locals. Python gets the
-same result from the pipeline code generator: a fork is one more operation in a chain, each arm
-is a chain of its own, and ``build()`` emits one flat function in which every arm's value is a
-local variable::
+A DAG could be a graph of node objects walked per event, paying a call and a container per
+node. Instead a fork is one more operation in a chain, each arm is a chain of its own, and
+``build()`` emits one flat function in which every arm's value is a local variable::
 
     def run(_world, v):
         v = double(v)            # root
@@ -18,16 +16,16 @@ No copy, no container per event, no call per node beyond the user's own function
 after the other in the order they were added; an arm that ends without a value (a ``filter``)
 hands None to the merge, while a ``guard`` in an arm stops the whole event. Because a fork is
 just an operation, every chain can fork (``Pipeline.start(reg).then(f).fork()...``);
-:class:`DagStart` / :meth:`DagStart.root` are the seed's spelling of that, and building such a
-chain gives a :class:`Dag`.
+``Dag.start(reg).root(f)`` is the same chain, spelled as a graph, and builds a :class:`Dag`.
+
+This module only adds those names on top of :mod:`._pipeline`, which does not import it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from ._pipeline import BuiltPipeline, Pipeline, _registry_of
-from ._pipeline_codegen import THEN, Op, check_step
+from ._pipeline import BuiltPipeline, Pipeline, _Head, _registry_of
 from ._world import Registry, World
 
 __all__ = ["Dag", "DagStart"]
@@ -55,6 +53,8 @@ class Dag(BuiltPipeline[In, Out]):
 
     __slots__ = ()
 
+    kind = "dag"
+
     @staticmethod
     def start(registry: Registry | World | None = None, event_type: type[Any] | None = None,
               *, name: str | None = None) -> DagStart[Any]:
@@ -68,17 +68,15 @@ class DagStart(Generic[In]):
     Example: ``DagStart(world.registry).root(decode).fork()...``
     """
 
-    __slots__ = ("_name", "_registry")
+    __slots__ = ("_head",)
 
     def __init__(self, registry: Registry | World | None = None, *,
                  name: str | None = None) -> None:
-        self._registry = _registry_of(registry)
-        self._name = name
+        self._head = _Head(_registry_of(registry), name, Dag)
 
     def root(self, step: Callable[..., Any], *, params: Sequence[Any] | None = None,
              name: str | None = None) -> Pipeline[In, Any]:
         """The first step, which receives the event; the returned chain builds a :class:`Dag`."""
-        check_step(step, self._registry, leading=0, trailing=1, params=params, name=name,
-                   what="root step")
-        op = Op(THEN, step, None, params, name)
-        return Pipeline(self._registry, name=self._name or "dag", _ops=(op,), _dag=True)
+        start: Pipeline[In, In] = Pipeline._extended(self._head, ())
+        chain: Pipeline[In, Any] = start.then(step, params=params, name=name)
+        return chain

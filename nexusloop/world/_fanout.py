@@ -20,6 +20,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
+from ._emit import Emitter
 from ._errors import BuildError
 from ._pipeline_codegen import as_runner
 from ._world import World
@@ -48,14 +49,13 @@ class FanOut(Generic[E]):
     def __init__(self, *handlers: Any) -> None:
         if not handlers:
             raise BuildError("FanOut needs at least one handler")
-        runners = [as_runner(h, "FanOut handler") for h in handlers]
-        ns: dict[str, Any] = {f"_h{i}": r for i, r in enumerate(runners)}
-        lines = [f"    _h{i}(_world, event)" for i in range(len(runners))]
-        source = "def run(_world, event):\n" + "\n".join(lines) + "\n"
-        exec(compile(source, f"<nexusloop fanout #{next(_IDS)}>", "exec"), ns)  # noqa: S102
-        self.run = ns["run"]
+        em = Emitter("fanout")
+        for i, handler in enumerate(handlers):
+            em.put(0, f"{em.const(as_runner(handler, 'FanOut handler'), f'h{i}')}(_world, event)")
+        factory = em.finish("_world, event")
+        self.run = factory()
         self.handlers = tuple(handlers)
-        self.source = source
+        self.source = factory.source
 
     def __len__(self) -> int:
         return len(self.handlers)

@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from ._param import Resolved, Signature, Stamper, read_signature, resolve
+from ._emit import Factory
+from ._param import Signature, callable_name, dispatcher, read_signature, resolve
 from ._world import Registry, World
 
 __all__ = [
@@ -112,36 +113,22 @@ class Callback(Generic[C, E_contra]):
         return f"<Callback {self.name} ctx={self.ctx!r}>"
 
 
-def _handler_stamper(
-    fn: Callable[..., Any], registry: Registry, params: Sequence[Any] | None, name: str | None
-) -> tuple[Stamper, str]:
-    sig = read_signature(fn, leading=0, trailing=1, params=params, name=name, what="handler")
-    resolved = _resolve_or_plain(fn, sig, registry)
-    stamper = Stamper(
-        fn, resolved, registry, head=("world", "event"), lead_exprs=(), trail=("event",),
-        spawn=resolved.is_async,
-    )
-    return stamper, resolved.name
-
-
-def _callback_stamper(
-    fn: Callable[..., Any], registry: Registry, params: Sequence[Any] | None, name: str | None
-) -> tuple[Stamper, str]:
-    sig = read_signature(fn, leading=1, trailing=1, params=params, name=name, what="callback")
-    resolved = _resolve_or_plain(fn, sig, registry)
-    stamper = Stamper(
-        fn, resolved, registry, head=("world", "event"), lead_exprs=("_cb.ctx",),
-        trail=("event",), extra=("_cb",), spawn=resolved.is_async,
-    )
-    return stamper, resolved.name
-
-
-def _resolve_or_plain(fn: Any, sig: Signature | None, registry: Registry) -> Resolved:
+def _factory(
+    fn: Callable[..., Any],
+    registry: Registry,
+    params: Sequence[Any] | None,
+    name: str | None,
+    *,
+    context: bool,
+) -> tuple[Factory, str]:
+    """Read, check and resolve ``fn``'s parameters: the factory of its dispatchers, its name."""
+    what = "callback" if context else "handler"
+    sig = read_signature(fn, leading=int(context), trailing=1, params=params, name=name,
+                         what=what)
     if sig is None:  # not inspectable (a builtin): call it with the event only
-        from ._param import callable_name
-
         sig = Signature(callable_name(fn), [], False)
-    return resolve(sig, registry)
+    factory = dispatcher(fn, resolve(sig, registry), head=("world", "event"), context=context)
+    return factory, sig.name
 
 
 def into_handler(
@@ -167,8 +154,8 @@ def into_handler(
 
         h2 = into_handler(lambda c, e: c.append(e), world.registry, params=[ResMut[Log]])
     """
-    stamper, fname = _handler_stamper(fn, registry, params, name)
-    return FnHandler(stamper.stamp(), fname, fn)
+    factory, fname = _factory(fn, registry, params, name, context=False)
+    return FnHandler(factory(), fname, fn)
 
 
 def into_callback(
@@ -187,13 +174,33 @@ def into_callback(
         cb.run(world, now)
         cb.ctx
     """
-    stamper, fname = _callback_stamper(fn, registry, params, name)
-    cb: Callback[C, Any] = Callback(ctx, fname, fn)
-    cb.run = stamper.stamp(cb)
-    return cb
+    template: CallbackTemplate[C] = CallbackTemplate(fn, registry, params=params, name=name)
+    return template.generate(ctx)
 
 
-class HandlerTemplate:
+class _Template:
+    """Resolves a function's parameters once; subclasses stamp dispatchers from the factory."""
+
+    __slots__ = ("_factory", "fn", "name")
+
+    _context = False
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        registry: Registry,
+        *,
+        params: Sequence[Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._factory, self.name = _factory(fn, registry, params, name, context=self._context)
+        self.fn = fn
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class HandlerTemplate(_Template):
     """Resolve a handler's parameters once; :meth:`generate` stamps out handlers cheaply.
 
     Each generated handler gets its own ``Local`` state. Use it where handlers are re-created
@@ -206,7 +213,7 @@ class HandlerTemplate:
         h2 = template.generate()
     """
 
-    __slots__ = ("_shared", "_stamp", "fn", "name")
+    __slots__ = ("_shared",)
 
     def __init__(
         self,
@@ -216,22 +223,17 @@ class HandlerTemplate:
         params: Sequence[Any] | None = None,
         name: str | None = None,
     ) -> None:
-        stamper, self.name = _handler_stamper(fn, registry, params, name)
-        self.fn = fn
+        super().__init__(fn, registry, params=params, name=name)
         # Without Local state every handler of this template behaves identically, so they
         # share one dispatcher; with Local state each needs its own.
-        self._shared = None if stamper.local_slots else stamper.stamp()
-        self._stamp = stamper.stamp
+        self._shared = None if self._factory.slots else self._factory()
 
     def generate(self) -> FnHandler[Any]:
         """A new handler; no annotation reading, no registry lookups."""
-        return FnHandler(self._shared or self._stamp(), self.name, self.fn)
-
-    def __repr__(self) -> str:
-        return f"<HandlerTemplate {self.name}>"
+        return FnHandler(self._shared or self._factory(), self.name, self.fn)
 
 
-class CallbackTemplate(Generic[C]):
+class CallbackTemplate(_Template, Generic[C]):
     """Resolve a callback's parameters once; :meth:`generate` stamps callbacks for new contexts.
 
     Example::
@@ -240,25 +242,12 @@ class CallbackTemplate(Generic[C]):
         cb = template.generate(Retry(order_id=7))
     """
 
-    __slots__ = ("_stamp", "fn", "name")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        registry: Registry,
-        *,
-        params: Sequence[Any] | None = None,
-        name: str | None = None,
-    ) -> None:
-        stamper, self.name = _callback_stamper(fn, registry, params, name)
-        self._stamp = stamper.stamp
-        self.fn = fn
+    _context = True
 
     def generate(self, ctx: C) -> Callback[C, Any]:
         """A new callback owning ``ctx``."""
         cb: Callback[C, Any] = Callback(ctx, self.name, self.fn)
-        cb.run = self._stamp(cb)
+        cb.run = self._factory(cb)
         return cb
-
-    def __repr__(self) -> str:
-        return f"<CallbackTemplate {self.name}>"

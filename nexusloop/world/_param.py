@@ -2,37 +2,38 @@
 
 Design
 ------
-A parameter is declared with a type alias over :data:`typing.Annotated`::
+A parameter is declared with a type alias over :data:`typing.Annotated` whose metadata is a
+:class:`ParamKind` member::
 
-    Res[T]     = Annotated[T, <res marker>]      # read access to the World's T
-    ResMut[T]  = Annotated[T, <res-mut marker>]  # write access: stamps T's changed_at
-    Local[T]   = Annotated[T, <local marker>]    # per-handler-instance state, T() initially
-    RegistryRef = Annotated[Registry, ...]       # build more handlers at dispatch time
-    Seq         = Annotated[int, ...]            # the World's current sequence number
+    Res[T]      = Annotated[T, ParamKind.RES]       # read access to the World's T
+    ResMut[T]   = Annotated[T, ParamKind.RES_MUT]   # write access: stamps T's changed_at
+    Local[T]    = Annotated[T, ParamKind.LOCAL]     # per-dispatcher state, T() initially
+    RegistryRef = Annotated[Registry, ParamKind.REGISTRY]  # build handlers while dispatching
+    Seq         = Annotated[int, ParamKind.SEQ]     # the World's current sequence number
 
 Type checkers erase ``Annotated`` metadata, so inside the handler body mypy and pyright see the
-parameter as plain ``T`` (``Res[T] | None`` as ``T | None``). At runtime the marker tells the
+parameter as plain ``T`` (``Res[T] | None`` as ``T | None``). At runtime the kind tells the
 World what to inject.
 
 Resolution happens once, when a handler or step is *built*: the annotations are read
 (``typing.get_type_hints(include_extras=True)``, so ``from __future__ import annotations``
 works), each resource type is looked up in the registry, and a missing required resource fails
 right there, naming the type and the function. Because resources are never replaced after
-registration, the resolved *objects* themselves are bound into the dispatcher.
+registration, the resolved *objects* themselves are bound into the dispatcher. An annotation
+that cannot be evaluated (a type imported under ``TYPE_CHECKING``) is an error only when its
+structure declares a World parameter; the event's annotation may be anything.
 
-Dispatch is a small Python function generated for the parameter shape with ``exec`` (as
-``dataclasses`` does for ``__init__``): resource objects, the stamp list and the World are
-closure constants, ``ResMut`` stamps ``changed_at`` by list index, and the call passes the
+:func:`resolve` describes each parameter as a structured argument (a bound object, ``Local``
+state, the sequence number) and :mod:`._emit` writes the dispatcher from that: a small Python
+function in which ``ResMut`` stamps ``changed_at`` by list index and the call passes the
 arguments positionally::
 
-    def step(e0):
-        _chg[3] = _w._seq            # one line per ResMut
-        return _fn(_p0, _p1, e0)
+    def run(e0):
+        _changed_2[3] = _world_1._seq      # one line per ResMut
+        return _fn_0(_res_3, _res_4, e0)
 
-No dict lookup, no signature inspection, no allocation but the call itself. The generated source
-depends only on the shape (parameter kinds, resource ids), so its compiled factory is cached and
-shared by every handler of that shape; building a handler is "resolve + call the factory",
-stamping one from a template is only "call the factory".
+No dict lookup, no signature inspection, no allocation but the call itself. Stamping another
+dispatcher from the same :class:`~._emit.Factory` (what templates do) is one function call.
 
 Writes are detected at *access*: taking ``ResMut[T]`` means the handler intends to write, and
 ``changed_at`` is stamped with the current sequence when the handler is dispatched (Bevy stamps
@@ -55,6 +56,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import enum
 import inspect
 import sys
 import types
@@ -62,11 +64,14 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final, TypeAlias, TypeVar, Union, get_args, get_origin
 
+from ._emit import SEQUENCE, Arg, Bound, Emitter, Factory, LocalState, Resolved
 from ._errors import BuildError, UnknownResourceError
-from ._world import Registry, default_for, is_immutable_type, type_name
+from ._world import Registry, is_immutable_type, type_name
 
 __all__ = [
     "Local",
+    "Param",
+    "ParamKind",
     "ParamSpec",
     "RegistryRef",
     "Res",
@@ -79,76 +84,79 @@ __all__ = [
 T = TypeVar("T")
 
 
-class _Marker:
-    """Identifies a parameter kind inside ``Annotated[...]`` metadata."""
+class ParamKind(enum.StrEnum):
+    """The kind of a World parameter; its member is also the marker inside ``Annotated[...]``.
 
-    __slots__ = ("kind",)
+    One representation: ``Res[T]`` *is* ``Annotated[T, ParamKind.RES]``, and parsing, checking,
+    resolving and error messages all read the same member (its value is the spelling users
+    write, so ``ParamKind.RES_MUT == "ResMut"``).
+    """
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    RES = "Res"
+    RES_MUT = "ResMut"
+    LOCAL = "Local"
+    REGISTRY = "RegistryRef"
+    SEQ = "Seq"
 
     def __repr__(self) -> str:
-        return f"<world param {self.kind}>"
+        return f"<world param {self.value}>"
 
-
-_RES: Final = _Marker("Res")
-_RESMUT: Final = _Marker("ResMut")
-_LOCAL: Final = _Marker("Local")
-_REGISTRY: Final = _Marker("RegistryRef")
-_SEQ: Final = _Marker("Seq")
 
 #: Read access to the World's ``T``: ``def h(book: Res[Book], event: Quote)``.
-Res: TypeAlias = Annotated[T, _RES]
+Res: TypeAlias = Annotated[T, ParamKind.RES]
 #: Write access to the World's ``T``; dispatch stamps ``changed_at``:
 #: ``def h(count: ResMut[Cell[int]], event: int)``.
-ResMut: TypeAlias = Annotated[T, _RESMUT]
-#: Per-handler-instance state initialised with ``T()``: ``def h(seen: Local[set[str]], e: str)``.
-Local: TypeAlias = Annotated[T, _LOCAL]
+ResMut: TypeAlias = Annotated[T, ParamKind.RES_MUT]
+#: Per-dispatcher state initialised with ``T()``: ``def h(seen: Local[set[str]], e: str)``.
+Local: TypeAlias = Annotated[T, ParamKind.LOCAL]
 #: The registry, to build handlers while dispatching: ``def h(reg: RegistryRef, e: Conn)``.
-RegistryRef: TypeAlias = Annotated[Registry, _REGISTRY]
+RegistryRef: TypeAlias = Annotated[Registry, ParamKind.REGISTRY]
 #: The World's current sequence number: ``def h(seq: Seq, event: Fill)``.
-Seq: TypeAlias = Annotated[int, _SEQ]
+Seq: TypeAlias = Annotated[int, ParamKind.SEQ]
 
 _ALIASES: Final = (Res, ResMut, Local, RegistryRef, Seq)
-_ALIAS_NAMES: Final = frozenset({"Res", "ResMut", "Local", "RegistryRef", "Seq"})
-
-RES = "Res"
-RESMUT = "ResMut"
-LOCAL = "Local"
-REGISTRY = "RegistryRef"
-SEQ = "Seq"
+_ALIAS_NAMES: Final = frozenset(kind.value for kind in ParamKind)
 
 
-class ParamSpec(typing.NamedTuple):
-    """A parsed parameter declaration: its kind, its type key and whether it is optional."""
+class Param(typing.NamedTuple):
+    """A parsed parameter declaration: its kind, its type key and whether it is optional.
 
-    kind: str
+    Example::
+
+        param_spec(Res[Book] | None)       # Param(ParamKind.RES, Book, True)
+    """
+
+    kind: ParamKind
     key: Any
     optional: bool
 
     def describe(self) -> str:
         """The declaration as the user wrote it (``ResMut[Counter] | None``)."""
-        if self.kind in (REGISTRY, SEQ):
-            return self.kind
-        text = f"{self.kind}[{type_name(self.key)}]"
+        if self.kind in (ParamKind.REGISTRY, ParamKind.SEQ):
+            return self.kind.value
+        text = f"{self.kind.value}[{type_name(self.key)}]"
         return f"{text} | None" if self.optional else text
 
 
-def param_spec(annotation: Any) -> ParamSpec | None:
-    """Parse an annotation into a :class:`ParamSpec`, or None when it is not a World parameter.
+#: The former name of :class:`Param` (it shadowed :class:`typing.ParamSpec`); kept as an alias.
+ParamSpec = Param
+
+
+def param_spec(annotation: Any) -> Param | None:
+    """Parse an annotation into a :class:`Param`, or None when it is not a World parameter.
 
     Example::
 
-        param_spec(ResMut[Counter])          # ParamSpec('ResMut', Counter, False)
-        param_spec(Res[Counter] | None)      # ParamSpec('Res', Counter, True)
+        param_spec(ResMut[Counter])          # Param(ParamKind.RES_MUT, Counter, False)
+        param_spec(Res[Counter] | None)      # Param(ParamKind.RES, Counter, True)
         param_spec(int)                      # None
     """
     origin = get_origin(annotation)
     if origin is Annotated:
         inner, *meta = get_args(annotation)
         for m in meta:
-            if isinstance(m, _Marker):
-                return ParamSpec(m.kind, inner, False)
+            if isinstance(m, ParamKind):
+                return Param(m, inner, False)
         return None
     if origin is Union or origin is types.UnionType:
         args = get_args(annotation)
@@ -156,7 +164,7 @@ def param_spec(annotation: Any) -> ParamSpec | None:
         if len(rest) == 1 and len(args) == 2:
             inner_spec = param_spec(rest[0])
             if inner_spec is not None:
-                if inner_spec.kind not in (RES, RESMUT):
+                if inner_spec.kind not in (ParamKind.RES, ParamKind.RES_MUT):
                     raise BuildError(
                         f"{inner_spec.describe()} | None: only Res and ResMut have optional forms"
                     )
@@ -306,7 +314,7 @@ class Signature(typing.NamedTuple):
     """The parameters of a function, split into leading, World parameters and trailing."""
 
     name: str
-    specs: list[ParamSpec]
+    specs: list[Param]
     is_async: bool
 
 
@@ -350,9 +358,9 @@ def read_signature(
             )
     outer = leading + trailing
     if params is not None:
-        specs: list[ParamSpec] = []
+        specs: list[Param] = []
         for i, decl in enumerate(params):
-            spec = decl if isinstance(decl, ParamSpec) else param_spec(decl)
+            spec = decl if isinstance(decl, Param) else param_spec(decl)
             if spec is None:
                 raise BuildError(
                     f"{what} {fname}: params[{i}] = {decl!r} is not a World parameter "
@@ -370,7 +378,7 @@ def read_signature(
 
     hints = _resolve_annotations(fn, fname)
 
-    def spec_of(p: inspect.Parameter) -> ParamSpec | None:
+    def spec_of(p: inspect.Parameter) -> Param | None:
         ann = hints.get(p.name, p.annotation)
         if isinstance(ann, _Unresolved):
             if _declares_param(ann):
@@ -453,160 +461,88 @@ def _layout_needed(leading: int, trailing: int) -> str:
     return " and ".join(parts)
 
 
-def _check_specs(specs: list[ParamSpec], fname: str, what: str) -> None:
+def _check_specs(specs: list[Param], fname: str, what: str) -> None:
     for spec in specs:
-        if spec.kind == RESMUT and is_immutable_type(spec.key):
+        if spec.kind is ParamKind.RES_MUT and is_immutable_type(spec.key):
             raise BuildError(
                 f"{what} {fname}: {spec.describe()} asks to write {type_name(spec.key)}, which "
                 f"is immutable, so a write could never reach the World; register "
                 f"Cell(value) and declare ResMut[Cell[{type_name(spec.key)}]]"
             )
-        if spec.kind in (RES, RESMUT, LOCAL) and isinstance(spec.key, TypeVar):
+        if spec.kind in (ParamKind.RES, ParamKind.RES_MUT, ParamKind.LOCAL) and isinstance(
+            spec.key, TypeVar
+        ):
             raise BuildError(
-                f"{what} {fname}: {spec.kind}[{spec.key}] names a type variable, not a type"
+                f"{what} {fname}: {spec.kind.value}[{spec.key}] names a type variable, not a type"
             )
 
 
-# -- resolution and code generation -----------------------------------------------------------
-
-class Resolved(typing.NamedTuple):
-    """A signature resolved against a registry: what the generated dispatcher binds."""
-
-    name: str
-    is_async: bool
-    exprs: tuple[str, ...]      # one argument expression per World parameter
-    stamps: tuple[int, ...]     # resource ids stamped per dispatch
-    uses_seq: bool
-    bound: tuple[Any, ...]      # values of _p0.. (None placeholder where a Local goes)
-    locals_: tuple[tuple[int, Any], ...]  # (index into bound, key) of Local parameters
-
+# -- resolution and dispatchers ----------------------------------------------------------------
 
 def resolve(sig: Signature, registry: Registry) -> Resolved:
-    """Look every World parameter of ``sig`` up in ``registry`` (the build-time half)."""
+    """Look every World parameter of ``sig`` up in ``registry`` (the build-time half).
+
+    The result describes each parameter as a structured :data:`~._emit.Arg` for the emitter.
+    """
     world = registry.world
-    exprs: list[str] = []
+    args: list[Arg] = []
     stamps: list[int] = []
-    bound: list[Any] = []
-    locals_: list[tuple[int, Any]] = []
-    uses_seq = False
     for spec in sig.specs:
         kind = spec.kind
-        if kind == SEQ:
-            exprs.append("_SEQ_")
-            uses_seq = True
-            continue
-        if kind == REGISTRY:
-            exprs.append(f"_p{len(bound)}")
-            bound.append(registry)
-            continue
-        if kind == LOCAL:
-            exprs.append(f"_p{len(bound)}")
-            locals_.append((len(bound), spec.key))
-            bound.append(None)
-            continue
-        rid = registry.get_id(spec.key)
-        if rid is None:
-            if spec.optional:
-                exprs.append("None")
+        if kind is ParamKind.SEQ:
+            args.append(SEQUENCE)
+        elif kind is ParamKind.REGISTRY:
+            args.append(Bound(registry))
+        elif kind is ParamKind.LOCAL:
+            args.append(LocalState(spec.key))
+        else:
+            rid = registry.get_id(spec.key)
+            if rid is None:
+                if not spec.optional:
+                    raise UnknownResourceError(
+                        registry._missing_message(spec.key, f"{sig.name} needs {spec.describe()}")
+                    )
+                args.append(Bound(None))
                 continue
-            raise UnknownResourceError(
-                registry._missing_message(spec.key, f"{sig.name} needs {spec.describe()}")
-            )
-        if kind == RESMUT and rid not in stamps:
-            stamps.append(rid)
-        exprs.append(f"_p{len(bound)}")
-        bound.append(world._values[rid])
-    return Resolved(
-        sig.name, sig.is_async, tuple(exprs), tuple(stamps), uses_seq, tuple(bound),
-        tuple(locals_),
-    )
+            if kind is ParamKind.RES_MUT and rid not in stamps:
+                stamps.append(rid)
+            args.append(Bound(world._values[rid]))
+    return Resolved(sig.name, sig.is_async, tuple(args), tuple(stamps), world)
 
 
-_FACTORIES: dict[str, Callable[..., Any]] = {}
+def dispatcher(
+    fn: Callable[..., Any],
+    resolved: Resolved,
+    *,
+    leading: int = 0,
+    trailing: int = 1,
+    head: Sequence[str] | None = None,
+    context: bool = False,
+) -> Factory:
+    """The factory of ``fn``'s dispatchers: ``run(<head>)`` calls ``fn`` with its parameters.
 
-
-def _factory(
-    res: Resolved,
-    head: Sequence[str],
-    lead_exprs: Sequence[str],
-    trail: Sequence[str],
-    extra: Sequence[str],
-    spawn: bool,
-) -> Callable[..., Any]:
-    """The cached factory ``(_fn, _w, _chg, _grl, *extra, _p0, ...) -> dispatcher``."""
-    body: list[str] = []
-    seq_expr = "_w._seq"
-    if len(res.stamps) > 1 or (res.stamps and res.uses_seq):
-        body.append("_s = _w._seq")
-        seq_expr = "_s"
-    for rid in res.stamps:
-        body.append(f"_chg[{rid}] = {seq_expr}")
-    args = [*lead_exprs, *(e.replace("_SEQ_", seq_expr) for e in res.exprs), *trail]
-    call = f"_fn({', '.join(args)})"
-    if spawn:
-        call = f"_grl().create_task({call})"
-    body.append(f"return {call}")
-    params = ", ".join(["_fn", "_w", "_chg", "_grl", *extra,
-                        *(f"_p{i}" for i in range(len(res.bound)))])
-    src = (
-        f"def _make({params}):\n"
-        f"    def dispatch({', '.join(head)}):\n"
-        + "".join(f"        {line}\n" for line in body)
-        + "    return dispatch\n"
-    )
-    make = _FACTORIES.get(src)
-    if make is None:
-        ns: dict[str, Any] = {}
-        exec(compile(src, "<nexusloop.world dispatch>", "exec"), ns)  # noqa: S102
-        make = ns["_make"]
-        _FACTORIES[src] = make
-    return make
-
-
-class Stamper:
-    """Resolved parameters plus the cached factory: stamps out dispatchers without resolving.
-
-    The machinery shared by handlers, callbacks, templates and :func:`compile_step`.
+    By default ``run`` takes ``leading + trailing`` arguments and passes them around the World
+    parameters. ``head=("world", "event")`` is the handler convention (the World argument is
+    not passed on); with ``context`` the first argument passed is ``<slot>.ctx``, the slot being
+    the callback object the factory's caller supplies. A coroutine function is spawned on the
+    running loop, and ``run`` returns the task.
     """
-
-    __slots__ = ("fixed", "fn", "local_slots", "make", "resolved")
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        resolved: Resolved,
-        registry: Registry,
-        *,
-        head: Sequence[str],
-        lead_exprs: Sequence[str],
-        trail: Sequence[str],
-        extra: Sequence[str] = (),
-        spawn: bool = False,
-    ) -> None:
-        self.fn = fn
-        self.resolved = resolved
-        self.make = _factory(resolved, head, lead_exprs, trail, extra, spawn)
-        world = registry.world
-        self.fixed = (fn, world, world._changed, asyncio.get_running_loop)
-        self.local_slots = resolved.locals_
-
-    def stamp(self, *extra: Any) -> Callable[..., Any]:
-        """A new dispatcher; each call gets fresh ``Local`` state."""
-        bound = self.resolved.bound
-        if self.local_slots:
-            values = list(bound)
-            for index, key in self.local_slots:
-                try:
-                    values[index] = default_for(key)
-                except Exception as exc:
-                    raise BuildError(
-                        f"{self.resolved.name}: Local[{type_name(key)}] needs "
-                        f"{type_name(key)}() to create its initial state, which failed: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-            bound = tuple(values)
-        dispatch: Callable[..., Any] = self.make(*self.fixed, *extra, *bound)
-        return dispatch
+    em = Emitter(f"{'callback' if context else 'handler'} {resolved.name}")
+    call = em.bind(fn, resolved, hint="fn")
+    lead = [f"a{i}" for i in range(leading)]
+    trail = [f"e{i}" for i in range(trailing)]
+    params = [*lead, *trail]
+    if head is not None:
+        params, trail = list(head), ["event"]
+    if context:
+        lead = [f"{em.slot('cb')}.ctx"]
+    for stamp in call.stamps:
+        em.put(0, stamp)
+    expr = call.call(lead, trail)
+    if resolved.is_async:
+        expr = f"{em.const(asyncio.get_running_loop, 'running_loop')}().create_task({expr})"
+    em.put(0, f"return {expr}")
+    return em.finish(", ".join(params))
 
 
 def compile_step(
@@ -642,9 +578,4 @@ def compile_step(
     sig = read_signature(fn, leading=leading, trailing=trailing, params=params, name=name)
     if sig is None or (not sig.specs and params is None):
         return fn
-    resolved = resolve(sig, registry)
-    lead = [f"a{i}" for i in range(leading)]
-    trail = [f"e{i}" for i in range(trailing)]
-    return Stamper(
-        fn, resolved, registry, head=[*lead, *trail], lead_exprs=lead, trail=trail
-    ).stamp()
+    return dispatcher(fn, resolve(sig, registry), leading=leading, trailing=trailing)()

@@ -34,7 +34,7 @@ errors handled per item.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from ._errors import BuildError
 from ._pipeline_codegen import (
@@ -53,11 +53,11 @@ from ._pipeline_codegen import (
     THEN,
     UNWRAP_OR,
     UNWRAP_OR_ELSE,
-    Emitter,
+    ChainWriter,
     Op,
     _Ctx,
     as_runner,
-    check_step,
+    resolve_step,
 )
 from ._world import Registry, World
 
@@ -71,6 +71,14 @@ __all__ = [
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+
+
+class _Head(NamedTuple):
+    """What every chain extended from one start shares: one object, passed on unchanged."""
+
+    registry: Registry | None
+    name: str | None
+    built: type[BuiltPipeline[Any, Any]]   # what build() returns (Dag for a Dag.start chain)
 
 
 def _registry_of(source: Registry | World | None) -> Registry | None:
@@ -105,20 +113,19 @@ class Pipeline(Generic[In, Out]):
         pipeline.run(world, order)
     """
 
-    __slots__ = ("_dag", "_name", "_ops", "_registry")
+    __slots__ = ("_head", "_ops")
 
-    def __init__(
-        self,
-        registry: Registry | World | None = None,
-        *,
-        name: str | None = None,
-        _ops: tuple[Op, ...] = (),
-        _dag: bool = False,
-    ) -> None:
-        self._registry = _registry_of(registry)
-        self._ops = _ops
-        self._name = name
-        self._dag = _dag
+    def __init__(self, registry: Registry | World | None = None, *,
+                 name: str | None = None) -> None:
+        self._head = _Head(_registry_of(registry), name, BuiltPipeline)
+        self._ops: tuple[Op, ...] = ()
+
+    @classmethod
+    def _extended(cls, head: _Head, ops: tuple[Op, ...]) -> Any:
+        chain = cls.__new__(cls)
+        chain._head = head
+        chain._ops = ops
+        return chain
 
     @classmethod
     def start(
@@ -142,14 +149,17 @@ class Pipeline(Generic[In, Out]):
 
     # -- plumbing ----------------------------------------------------------------------------
     def _with(self, cls: type[Pipeline[Any, Any]], op: Op) -> Any:
-        return cls(self._registry, name=self._name, _ops=(*self._ops, op), _dag=self._dag)
+        return cls._extended(self._head, (*self._ops, op))
 
     def _step(self, kind: str, fn: Any, params: Sequence[Any] | None, name: str | None,
               *, leading: int = 0, trailing: int = 1, what: str = "step", arg: Any = None,
               arms: tuple[tuple[Op, ...], ...] = ()) -> Op:
-        check_step(fn, self._registry, leading=leading, trailing=trailing, params=params,
-                   name=name, what=what)
+        resolve_step(fn, self._head.registry, leading=leading, trailing=trailing, params=params,
+                     name=name, what=what)
         return Op(kind, fn, arg, params, name, leading, trailing, arms)
+
+    def _label(self) -> str:
+        return self._head.name or self._head.built.kind
 
     @property
     def _option(self) -> bool:
@@ -305,19 +315,13 @@ class Pipeline(Generic[In, Out]):
 
         Each build gets its own ``Local``, ``dedup`` and ``scan`` state.
         """
-        label = self._name or ("dag" if self._dag else "pipeline")
-        em = Emitter(label)
-        absent = em.chain(self._ops, "v", 0, False, _Ctx("return None", True), False,
-                          self._registry)
-        del absent
+        label = self._label()
+        em = ChainWriter(label, self._head.registry)
+        em.chain(self._ops, "v", 0, False, _Ctx("return None", True), False)
         em.put(0, f"return {em.cur('v')}")
-        make, source = em.finish("_world, v")
-        cls: type[BuiltPipeline[Any, Any]] = BuiltPipeline
-        if self._dag:
-            from ._dag import Dag
-
-            cls = Dag
-        return cls(make(), label, source)
+        factory = em.finish("_world, v")
+        built: BuiltPipeline[In, Out] = self._head.built(factory(), label, factory.source)
+        return built
 
     def build_batch(self, capacity: int) -> BatchPipeline[In]:
         """Compile the chain into a :class:`BatchPipeline` with room for ``capacity`` items.
@@ -330,32 +334,29 @@ class Pipeline(Generic[In, Out]):
         """
         if not isinstance(capacity, int) or capacity <= 0:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
-        label = self._name or ("dag" if self._dag else "pipeline")
-        em = Emitter(f"{label} batch")
+        label = self._label()
+        em = ChainWriter(f"{label} batch", self._head.registry)
+        buf = em.slot("buf")
+        em.put(0, f"_it = iter({buf})")
+        em.put(0, "try:")
+        em.put(1, "for v in _it:")
         body_mark = len(em.lines)
-        em.chain(self._ops, "v", 2, False, _Ctx("continue", True), False, self._registry)
+        em.chain(self._ops, "v", 2, False, _Ctx("continue", True), False)
         tail = em.pending.pop("v", None)
         if tail is not None and tail != "v":
             em.put(2, tail)
         if len(em.lines) == body_mark:
             em.put(2, "pass")
-        body = em.lines
-        em.lines = [
-            "_it = iter(_buf)",
-            "try:",
-            "    for v in _it:",
-            *body,
-            "except BaseException:",
-            "    # Keep what was not processed yet; the item that raised is consumed.",
-            "    _rest = list(_it)",
-            "    _buf.clear()",
-            "    _buf.extend(_rest)",
-            "    raise",
-            "_buf.clear()",
-        ]
-        make, source = em.finish("_world", prologue=("_buf = _args[0]",))
+        em.put(0, "except BaseException:")
+        em.put(1, "# Keep what was not processed yet; the item that raised is consumed.")
+        em.put(1, "_rest = list(_it)")
+        em.put(1, f"{buf}.clear()")
+        em.put(1, f"{buf}.extend(_rest)")
+        em.put(1, "raise")
+        em.put(0, f"{buf}.clear()")
+        factory = em.finish("_world")
         buffer: list[In] = []
-        return BatchPipeline(make(buffer), buffer, capacity, label, source)
+        return BatchPipeline(factory(buffer), buffer, capacity, label, factory.source)
 
     def __repr__(self) -> str:
         steps = " -> ".join(_describe(op) for op in self._ops) or "(empty)"
@@ -421,7 +422,7 @@ class Fork(Generic[In, Out]):
         if isinstance(build, Pipeline):
             chain = build
         elif callable(build):
-            chain = build(Pipeline(parent._registry, name=parent._name, _dag=parent._dag))
+            chain = build(Pipeline._extended(parent._head, ()))
             if not isinstance(chain, Pipeline):
                 raise BuildError(f"arm: {build!r} returned {chain!r}, not a Pipeline chain")
         else:
@@ -464,6 +465,9 @@ class BuiltPipeline(Generic[In, Out]):
     """
 
     __slots__ = ("name", "run", "source")
+
+    #: The generated code's default label (in its filename, so in tracebacks).
+    kind: ClassVar[str] = "pipeline"
 
     run: Callable[[World, In], Out | None]
 

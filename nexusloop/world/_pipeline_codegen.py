@@ -51,16 +51,14 @@ start) in one ``try``; the handler sees the exception and the value becomes abse
 from __future__ import annotations
 
 import inspect
-import itertools
-import linecache
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ._emit import Emitter, Resolved, StepCall
 from ._errors import BuildError
 from ._param import callable_name, read_signature, resolve
-from ._world import Registry, default_for
+from ._world import Registry
 
 __all__: list[str] = []
 
@@ -102,46 +100,21 @@ class Op:
     arms: tuple[tuple[Op, ...], ...] = ()
 
 
-class StepCall:
-    """How generated code calls one user function, World parameters inlined."""
-
-    __slots__ = ("exprs", "fn_name", "stamps")
-
-    def __init__(self, fn_name: str, exprs: Sequence[str], stamps: Sequence[str]) -> None:
-        self.fn_name = fn_name
-        self.exprs = tuple(exprs)      # World-parameter argument expressions
-        self.stamps = tuple(stamps)    # statements run before the call (ResMut stamps)
-
-    def call(self, lead: Sequence[str], trail: Sequence[str]) -> str:
-        return f"{self.fn_name}({', '.join((*lead, *self.exprs, *trail))})"
-
-
-def check_step(
+def resolve_step(
     fn: Callable[..., Any],
     registry: Registry | None,
     *,
-    leading: int,
-    trailing: int,
-    params: Sequence[Any] | None,
-    name: str | None,
-    what: str,
-) -> None:
-    """Validate ``fn`` as a step now (arity, annotations, registered resources).
+    leading: int = 0,
+    trailing: int = 1,
+    params: Sequence[Any] | None = None,
+    name: str | None = None,
+    what: str = "step",
+) -> Resolved | None:
+    """Check ``fn`` as a step (arity, annotations, registered resources) and resolve it.
 
-    Called when a combinator is added, so a bad step fails at the line that added it.
+    Combinators call it when they are added, so a bad step fails at the line that added it;
+    ``build()`` calls it again for fresh ``Local`` state. None: a plain function to call as is.
     """
-    _resolve_step(fn, registry, leading, trailing, params, name, what)
-
-
-def _resolve_step(
-    fn: Callable[..., Any],
-    registry: Registry | None,
-    leading: int,
-    trailing: int,
-    params: Sequence[Any] | None,
-    name: str | None,
-    what: str,
-) -> Any:
     if params is None and _fits_unannotated(fn, leading + trailing):
         return None
     sig = read_signature(fn, leading=leading, trailing=trailing, params=params, name=name,
@@ -195,70 +168,25 @@ class _Ctx(NamedTuple):
     can_exit: bool     # may absence end the event? (not inside a DAG arm)
 
 
-class Emitter:
-    """Writes the source of one generated function and collects the constants it uses."""
+class ChainWriter(Emitter):
+    """Writes one pipeline or DAG: the chain logic on top of the shared :class:`Emitter`.
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.lines: list[str] = []
-        self.ns: dict[str, Any] = {}
-        self._const_ids: dict[int, str] = {}
-        self.state: list[tuple[str, str]] = []    # (cell name, initial-value constant)
+    Consecutive calls fold into one expression: ``pending`` maps a variable to the expression
+    that has not been stored in it yet (``v`` -> ``c(b(v))``); statements flush it first.
+    """
+
+    def __init__(self, label: str, registry: Registry | None) -> None:
+        super().__init__(label)
+        self.registry = registry
         self.pending: dict[str, str] = {}         # var -> expression not yet stored
-        self._counter = itertools.count()
 
-    # -- names -----------------------------------------------------------------------------
-    def const(self, obj: Any, hint: str) -> str:
-        """A global name bound to ``obj`` in the generated function's namespace."""
-        key = id(obj)
-        name = self._const_ids.get(key)
-        if name is None:
-            name = f"_{_ident(hint)}_{next(self._counter)}"
-            self.ns[name] = obj
-            self._const_ids[key] = name
-        return name
-
-    def fresh(self, hint: str) -> str:
-        return f"_{_ident(hint)}_{next(self._counter)}"
-
-    def new_state(self, hint: str, initial: Any) -> str:
-        cell = self.fresh(hint)
-        self.state.append((cell, self.const(initial, hint + "_init")))
-        return cell
-
-    def step(self, op: Op, registry: Registry | None, what: str) -> StepCall:
-        """Resolve ``op.fn`` against ``registry`` (fresh ``Local`` state) for inlining."""
-        fn = op.fn
-        resolved = _resolve_step(fn, registry, op.leading, op.trailing, op.params, op.name,
-                                 what)
-        label = getattr(fn, "__name__", None) or type(fn).__name__
-        fn_name = self.const(fn, label)
-        if resolved is None:
-            return StepCall(fn_name, (), ())
-        world = registry.world  # type: ignore[union-attr]  # resolved implies a registry
-        w = self.const(world, "world")
-        chg = self.const(world._changed, "changed")
-        locals_ = dict(resolved.locals_)
-        exprs = []
-        for expr in resolved.exprs:
-            if expr == "_SEQ_":
-                exprs.append(f"{w}._seq")
-            elif expr.startswith("_p"):
-                index = int(expr[2:])
-                if index in locals_:
-                    value = default_for(locals_[index])
-                    exprs.append(self.const(value, "local"))
-                else:
-                    exprs.append(self.const(resolved.bound[index], "res"))
-            else:
-                exprs.append(expr)
-        stamps = [f"{chg}[{rid}] = {w}._seq" for rid in resolved.stamps]
-        return StepCall(fn_name, exprs, stamps)
+    def step(self, op: Op, what: str) -> StepCall:
+        """Resolve ``op.fn`` (fresh ``Local`` state per build) and bind it for inlining."""
+        resolved = resolve_step(op.fn, self.registry, leading=op.leading, trailing=op.trailing,
+                                params=op.params, name=op.name, what=what)
+        return self.bind(op.fn, resolved)
 
     # -- lines -----------------------------------------------------------------------------
-    def put(self, indent: int, text: str) -> None:
-        self.lines.append("    " * indent + text)
-
     def cur(self, var: str) -> str:
         return self.pending.get(var, var)
 
@@ -279,7 +207,7 @@ class Emitter:
 
     # -- chains ----------------------------------------------------------------------------
     def chain(self, ops: Sequence[Op], var: str, indent: int, absent: bool, ctx: _Ctx,
-              outer_consumes: bool, registry: Registry | None) -> bool:
+              outer_consumes: bool) -> bool:
         """Emit ``ops`` acting on ``var``; returns whether ``var`` may be absent afterwards."""
         later = []
         seen = outer_consumes
@@ -295,11 +223,11 @@ class Emitter:
             self.flush(var, indent)
             self.put(indent, "try:")
             mark = len(self.lines)
-            self._ops(ops, range(start, i), later, var, indent + 1, absent, ctx, registry)
+            self._ops(ops, range(start, i), later, var, indent + 1, absent, ctx)
             self.flush(var, indent + 1)
             if len(self.lines) == mark:
                 self.put(indent + 1, "pass")
-            handler = self.step(op, registry, "catch handler")
+            handler = self.step(op, "catch handler")
             self.put(indent, f"except {self.const(op.arg, 'exc_types')} as _exc:")
             for stamp in handler.stamps:
                 self.put(indent + 1, stamp)
@@ -307,12 +235,12 @@ class Emitter:
             self._absence(var, indent + 1, later[i], ctx)
             absent = True
             start = i + 1
-        return self._ops(ops, range(start, len(ops)), later, var, indent, absent, ctx, registry)
+        return self._ops(ops, range(start, len(ops)), later, var, indent, absent, ctx)
 
     def _ops(self, ops: Sequence[Op], indices: range, later: list[bool], var: str, indent: int,
-             absent: bool, ctx: _Ctx, registry: Registry | None) -> bool:
+             absent: bool, ctx: _Ctx) -> bool:
         for i in indices:
-            absent = self._op(ops[i], later[i], var, indent, absent, ctx, registry)
+            absent = self._op(ops[i], later[i], var, indent, absent, ctx)
         return absent
 
     def _absence(self, var: str, indent: int, consumed: bool, ctx: _Ctx) -> None:
@@ -322,8 +250,7 @@ class Emitter:
         else:
             self.put(indent, ctx.stop)
 
-    def _op(self, op: Op, consumed: bool, var: str, indent: int, absent: bool, ctx: _Ctx,
-            registry: Registry | None) -> bool:
+    def _op(self, op: Op, consumed: bool, var: str, indent: int, absent: bool, ctx: _Ctx) -> bool:
         """Emit one op; returns the static "may be absent" flag after it.
 
         The flag is a property of the chain position (the builder's OptionPipeline type), not
@@ -341,7 +268,7 @@ class Emitter:
                 self.put(indent, f"if {var} is not None:")
                 indent += 1
                 wrapped = True
-        arms_absent = self._emit(op, consumed, var, indent, ctx, registry)
+        arms_absent = self._emit(op, consumed, var, indent, ctx)
         if wrapped:
             self.flush(var, indent)
         if kind in (THEN, UNWRAP_OR, UNWRAP_OR_ELSE):
@@ -350,22 +277,21 @@ class Emitter:
             return True
         return absent or arms_absent
 
-    def _emit(self, op: Op, consumed: bool, var: str, indent: int, ctx: _Ctx,
-              registry: Registry | None) -> bool:
+    def _emit(self, op: Op, consumed: bool, var: str, indent: int, ctx: _Ctx) -> bool:
         """Emit one op for a present value (or for any value, if it is unconditional).
 
         Returns True only for a route whose arms may end without a value.
         """
         kind = op.kind
         if kind in (THEN, MAP):
-            self.set_pending(var, self.step(op, registry, "step"), indent)
+            self.set_pending(var, self.step(op, "step"), indent)
         elif kind == DISPATCH:
             runner = self.const(as_runner(op.fn, "dispatch target"), "dispatch")
             self.pending[var] = f"{runner}(_world, {self.cur(var)})"
         elif kind == AND_THEN:
-            self.set_pending(var, self.step(op, registry, "step"), indent)
+            self.set_pending(var, self.step(op, "step"), indent)
         elif kind in (FILTER, GUARD):
-            pred = self.step(op, registry, "predicate")
+            pred = self.step(op, "predicate")
             self.flush(var, indent)
             for stamp in pred.stamps:
                 self.put(indent, stamp)
@@ -375,7 +301,7 @@ class Emitter:
             else:
                 self._absence(var, indent + 1, consumed, ctx)
         elif kind in (TAP, INSPECT):
-            side = self.step(op, registry, "step")
+            side = self.step(op, "step")
             self.flush(var, indent)
             for stamp in side.stamps:
                 self.put(indent, stamp)
@@ -386,12 +312,12 @@ class Emitter:
             if kind == UNWRAP_OR:
                 self.put(indent + 1, f"{var} = {self.const(op.arg, 'default')}")
             else:
-                make = self.step(op, registry, "step")
+                make = self.step(op, "step")
                 for stamp in make.stamps:
                     self.put(indent + 1, stamp)
                 self.put(indent + 1, f"{var} = {make.call((), ())}")
         elif kind == DEDUP:
-            last = self.new_state("last", _UNSET)
+            last = self.state("last", _UNSET)
             self.flush(var, indent)
             key = var
             if op.arg is not None:
@@ -402,14 +328,14 @@ class Emitter:
             self.put(indent, "else:")
             self.put(indent + 1, f"{last} = {key}")
         elif kind == SCAN:
-            acc = self.new_state("acc", op.arg)
-            call = self.step(op, registry, "scan step")
+            acc = self.state("acc", op.arg)
+            call = self.step(op, "scan step")
             self.flush(var, indent)
             for stamp in call.stamps:
                 self.put(indent, stamp)
             self.put(indent, f"{var} = {acc} = {call.call((acc,), (var,))}")
         elif kind == ROUTE:
-            pred = self.step(op, registry, "route predicate")
+            pred = self.step(op, "route predicate")
             self.flush(var, indent)
             for stamp in pred.stamps:
                 self.put(indent, stamp)
@@ -419,7 +345,7 @@ class Emitter:
                 if branch:
                     self.put(indent, "else:")
                 mark = len(self.lines)
-                results.append(self.chain(arm, var, indent + 1, False, ctx, consumed, registry))
+                results.append(self.chain(arm, var, indent + 1, False, ctx, consumed))
                 self.flush(var, indent + 1)
                 if len(self.lines) == mark:
                     self.put(indent + 1, "pass")
@@ -431,47 +357,18 @@ class Emitter:
             for arm in op.arms:
                 arm_var = self.fresh("arm")
                 self.pending[arm_var] = var
-                self.chain(arm, arm_var, indent, False, arm_ctx, True, registry)
+                self.chain(arm, arm_var, indent, False, arm_ctx, True)
                 # Arms run in order, each completely before the next one starts.
                 self.flush(arm_var, indent)
                 arm_vars.append(arm_var)
             if op.fn is not None:      # merge (else join: the fork's value goes on)
-                merge = self.step(op, registry, "merge step")
+                merge = self.step(op, "merge step")
                 for stamp in merge.stamps:
                     self.put(indent, stamp)
                 self.pending[var] = merge.call((), arm_vars)
         else:  # pragma: no cover
             raise AssertionError(f"unknown op {kind!r}")
         return False
-
-    # -- the function ----------------------------------------------------------------------
-    def finish(self, params: str, prologue: Sequence[str] = (),
-               epilogue: Sequence[str] = ()) -> tuple[Callable[..., Any], str]:
-        """Wrap the emitted lines in a factory, compile it, return (function, source)."""
-        out = ["def _make(*_args):"]
-        for cell, initial in self.state:
-            out.append(f"    {cell} = {initial}")
-        out.extend(f"    {line}" for line in prologue)
-        out.append(f"    def run({params}):")
-        if self.state:
-            out.append(f"        nonlocal {', '.join(c for c, _ in self.state)}")
-        out.extend(f"        {line}" for line in self.lines)
-        out.extend(f"        {line}" for line in epilogue)
-        out.append("    return run")
-        source = "\n".join(out) + "\n"
-        filename = f"<nexusloop {self.label} #{next(_BUILD_IDS)}>"
-        code = compile(source, filename, "exec")
-        # Tracebacks through generated code show the generated lines.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        exec(code, self.ns)  # noqa: S102 - our own generated source
-        make = self.ns["_make"]
-        # The functions made by ``make`` keep this namespace (their globals) and so ``make``
-        # alive; when the last of them is gone, drop the source from linecache too.
-        weakref.finalize(make, linecache.cache.pop, filename, None)
-        return make, source
-
-
-_BUILD_IDS = itertools.count(1)
 
 
 class _Unset:
@@ -482,11 +379,6 @@ class _Unset:
 
 
 _UNSET = _Unset()
-
-
-def _ident(text: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in text)
-    return out.strip("_")[:40] or "f"
 
 
 def step_label(fn: Any) -> str:

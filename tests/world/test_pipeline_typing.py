@@ -2,21 +2,33 @@
 
 The samples are written to a temporary directory and checked with ``mypy --strict``: the good
 sample uses ``assert_type`` (a wrong inference is an error), and each line of the bad sample
-must be reported, so the test fails if the stub's overloads ever degrade to ``Any``. A second
-test keeps the committed ``_pipeline.pyi`` equal to what ``_pipeline_stubgen`` generates.
+must be reported, so the test fails if the stub's overloads ever degrade to ``Any``. The
+implementation modules are checked in the same run. Two more tests keep the committed
+``_pipeline_api.pyi`` equal to what ``tools/gen_pipeline_stub.py`` writes, and every public
+signature of the stub equal to the one of the running source (read with ``inspect``, not with
+the generator's own ``ast`` reading).
 """
 from __future__ import annotations
 
+import ast
+import importlib.util
+import inspect
 import re
+import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
-from nexusloop.world import _pipeline_stubgen
+import nexusloop.world as world_pkg
 
 mypy_api = pytest.importorskip("mypy.api")
 
 ROOT = Path(__file__).resolve().parents[2]
+WORLD = ROOT / "nexusloop" / "world"
+CHECKED = ("_pipeline_api.pyi", "_pipeline.py", "_dag.py", "_fanout.py", "_pipeline_codegen.py",
+           "_emit.py")
 
 GOOD = '''
 from typing import Any, assert_type
@@ -100,10 +112,7 @@ def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> str:
         "--strict", "--follow-imports=silent", "--no-error-summary", "--show-error-codes",
         "--cache-dir", str(tmp / "cache"),
         str(tmp / "good_pipeline.py"), str(tmp / "bad_pipeline.py"),
-        str(ROOT / "nexusloop" / "world" / "_pipeline.pyi"),
-        str(ROOT / "nexusloop" / "world" / "_dag.py"),
-        str(ROOT / "nexusloop" / "world" / "_fanout.py"),
-        str(ROOT / "nexusloop" / "world" / "_pipeline_codegen.py"),
+        *(str(WORLD / name) for name in CHECKED),
     ])
     assert not stderr, stderr
     return stdout
@@ -130,11 +139,86 @@ def test_bad_sample_reports_every_marked_line(mypy_output: str) -> None:
 
 
 def test_modules_are_clean_under_strict(mypy_output: str) -> None:
-    for name in ("_pipeline.pyi", "_dag.py", "_fanout.py", "_pipeline_codegen.py"):
+    for name in CHECKED:
         assert _errors(mypy_output, f"world/{name}") == [], mypy_output
 
 
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_pipeline_stub",
+                                                  ROOT / "tools" / "gen_pipeline_stub.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_committed_stub_is_generated() -> None:
-    assert _pipeline_stubgen.STUB.read_text() == _pipeline_stubgen.render(), (
-        "run: python -m nexusloop.world._pipeline_stubgen"
-    )
+    gen = _generator()
+    assert gen.STUB.read_text() == gen.render(), "run: python tools/gen_pipeline_stub.py"
+
+
+# -- the stub and the source agree on every public signature ----------------------------------
+
+Shape = tuple[tuple[str, str, bool], ...]   # (name, kind, has a default) per parameter
+
+
+def _stub_shape(fn: ast.FunctionDef) -> Shape:
+    args = fn.args
+    positional = [*args.posonlyargs, *args.args]
+    first_default = len(positional) - len(args.defaults)
+    shape = [(a.arg, "POSITIONAL_OR_KEYWORD", i >= first_default)
+             for i, a in enumerate(positional)
+             if not (i == 0 and a.arg in ("self", "cls"))]
+    shape += [(a.arg, "KEYWORD_ONLY", d is not None)
+              for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)]
+    return tuple(shape)
+
+
+def _source_shape(fn: Any) -> Shape:
+    params = list(inspect.signature(fn).parameters.values())
+    if params and params[0].name in ("self", "cls"):
+        params = params[1:]
+    return tuple((p.name, p.kind.name, p.default is not p.empty) for p in params)
+
+
+def _stub_methods() -> dict[str, dict[str, list[Shape]]]:
+    """class -> public method -> the shape of each of its overloads, as the stub declares."""
+    tree = ast.parse((WORLD / "_pipeline_api.pyi").read_text())
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    out: dict[str, dict[str, list[Shape]]] = {}
+    for name, node in classes.items():
+        if name.startswith("_"):
+            continue
+        methods: dict[str, list[Shape]] = {}
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef):
+                methods.setdefault(item.name, []).append(_stub_shape(item))
+            elif (isinstance(item, ast.AnnAssign) and isinstance(item.annotation, ast.Subscript)
+                  and isinstance(item.annotation.value, ast.Name)
+                  and item.annotation.value.id in classes):   # a method typed by a protocol
+                family = classes[item.annotation.value.id]
+                assert isinstance(item.target, ast.Name)
+                methods[item.target.id] = [_stub_shape(f) for f in family.body
+                                           if isinstance(f, ast.FunctionDef)]
+        out[name] = methods
+    return out
+
+
+def test_stub_and_source_agree_on_every_public_signature() -> None:
+    stub = _stub_methods()
+    assert set(stub) == set(world_pkg._pipeline_api.__all__)
+    for cls_name, methods in stub.items():
+        cls = getattr(world_pkg, cls_name)
+        public = {m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m))}
+        assert public == {m for m in methods if not m.startswith("_")}, cls_name
+        for method, shapes in methods.items():
+            expected = _source_shape(getattr(cls, method))
+            for shape in shapes:
+                # Same names and kinds; an overload may make a parameter required, never the
+                # other way round.
+                assert [p[:2] for p in shape] == [p[:2] for p in expected] and all(
+                    source[2] or not declared[2]
+                    for declared, source in zip(shape, expected, strict=True)
+                ), f"{cls_name}.{method}: stub {shape} != source {expected}"
+
