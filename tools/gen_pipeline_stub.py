@@ -50,8 +50,8 @@ MAX_PARAMS = 8
 
 #: The stub's classes, in order: the source module and the stub's base classes.
 CLASSES: dict[str, tuple[str, str]] = {
-    "Pipeline": ("_pipeline", "Generic[_In, _Out]"),
-    "OptionPipeline": ("_pipeline", "Generic[_In, _Out]"),
+    "Pipeline": ("_pipeline", "_Chain[_In, _Out]"),
+    "OptionPipeline": ("_pipeline", "_Chain[_In, _Out]"),
     "Fork": ("_pipeline", "Generic[_In, _Out]"),
     "BuiltPipeline": ("_pipeline", "Generic[_In, _Out]"),
     "BatchPipeline": ("_pipeline", "Generic[_In]"),
@@ -273,16 +273,21 @@ def render_family(name: str, call: ast.FunctionDef) -> list[str]:
     return lines
 
 
-def render_class(name: str, node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[str]:
-    lines = [f"class {name}({CLASSES[name][1]}):"]
-    for attr, annotation in ATTRIBUTES.get(name, {}).items():
-        lines.append(f"    {attr}: {annotation}")
+def method_lines(name: str, node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[
+        list[str]]:
+    """The stub lines of each public method of class ``name`` (several for overloads)."""
     typing = TYPING.get(name, {})
-    for method, fn in public_methods(node, classes).items():
+    methods = public_methods(node, classes)
+    unknown = set(typing) - set(methods)
+    if unknown:
+        raise SystemExit(f"{name}: typing for methods the source lacks: {sorted(unknown)}")
+    out = []
+    for method, fn in methods.items():
         spec = typing.get(method, {})
         if isinstance(spec, str):
-            lines.append(f"    {method}: {spec}")
+            out.append([f"    {method}: {spec}"])
             continue
+        lines = []
         variants = spec if isinstance(spec, list) else [spec]
         for types in variants:
             if len(variants) > 1:
@@ -290,9 +295,14 @@ def render_class(name: str, node: ast.ClassDef, classes: dict[str, ast.ClassDef]
             lines.extend(f"    @{d}" for d in decorators(fn))
             comment = f"  # {types['#']}" if "#" in types else ""
             lines.append(f"    def {method}{signature(fn, types)}: ...{comment}")
-    unknown = set(typing) - set(public_methods(node, classes))
-    if unknown:
-        raise SystemExit(f"{name}: typing for methods the source lacks: {sorted(unknown)}")
+        out.append(lines)
+    return out
+
+
+def render_class(name: str, base: str, methods: list[list[str]]) -> list[str]:
+    lines = [f"class {name}({base}):"]
+    lines.extend(f"    {attr}: {annotation}" for attr, annotation in ATTRIBUTES.get(name, {}).items())
+    lines.extend(line for method in methods for line in method)
     return lines
 
 
@@ -311,8 +321,15 @@ def render() -> str:
     then = public_methods(classes["Pipeline"], classes)["then"]
     for family in FAMILIES:
         out.append("\n".join(render_family(family, then)) + "\n")
-    for name in CLASSES:
-        out.append("\n".join(render_class(name, classes[name], classes)) + "\n")
+    methods = {name: method_lines(name, classes[name], classes) for name in CLASSES}
+    # What Pipeline and OptionPipeline declare identically is written once, in a base class
+    # that exists only in the stub.
+    shared = [m for m in methods["Pipeline"] if m in methods["OptionPipeline"]]
+    out.append("\n".join(render_class("_Chain", "Generic[_In, _Out]", shared)) + "\n")
+    for name, (_, base) in CLASSES.items():
+        own = [m for m in methods[name] if m not in shared] if name in (
+            "Pipeline", "OptionPipeline") else methods[name]
+        out.append("\n".join(render_class(name, base, own)) + "\n")
     return "\n".join(out)
 
 

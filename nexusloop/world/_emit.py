@@ -223,6 +223,11 @@ class Emitter:
         """Append a line to ``run``'s body, ``indent`` levels deep."""
         self.lines.append("    " * indent + text)
 
+    def put_stamps(self, indent: int, call: StepCall) -> None:
+        """Append the statements that must run before ``call`` (its ``ResMut`` stamps)."""
+        for stamp in call.stamps:
+            self.put(indent, stamp)
+
     # -- the function ----------------------------------------------------------------------
     def finish(self, params: str) -> Factory:
         """Compile ``def run(<params>)`` around the lines; return its :class:`Factory`."""

@@ -127,7 +127,8 @@ def _factory(
                          what=what)
     if sig is None:  # not inspectable (a builtin): call it with the event only
         sig = Signature(callable_name(fn), [], False)
-    factory = dispatcher(fn, resolve(sig, registry), head=("world", "event"), context=context)
+    factory = dispatcher(fn, resolve(sig, registry), ("world", "event"), (), ("event",),
+                         context=context)
     return factory, sig.name
 
 
@@ -181,7 +182,7 @@ def into_callback(
 class _Template:
     """Resolves a function's parameters once; subclasses stamp dispatchers from the factory."""
 
-    __slots__ = ("_factory", "fn", "name")
+    __slots__ = ("_factory", "_shared", "fn", "name")
 
     _context = False
 
@@ -195,6 +196,9 @@ class _Template:
     ) -> None:
         self._factory, self.name = _factory(fn, registry, params, name, context=self._context)
         self.fn = fn
+        # A factory without slots (no Local state, no callback object) makes dispatchers that
+        # all behave the same, so one is made now and shared; otherwise each needs its own.
+        self._shared = None if self._factory.slots else self._factory()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -213,20 +217,7 @@ class HandlerTemplate(_Template):
         h2 = template.generate()
     """
 
-    __slots__ = ("_shared",)
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        registry: Registry,
-        *,
-        params: Sequence[Any] | None = None,
-        name: str | None = None,
-    ) -> None:
-        super().__init__(fn, registry, params=params, name=name)
-        # Without Local state every handler of this template behaves identically, so they
-        # share one dispatcher; with Local state each needs its own.
-        self._shared = None if self._factory.slots else self._factory()
+    __slots__ = ()
 
     def generate(self) -> FnHandler[Any]:
         """A new handler; no annotation reading, no registry lookups."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nexusloop._core._poller import fileobj_to_fd
 
-from ._world import World, WorldBuilder
+from ._world import LoopDriverInstaller, World
 
 if TYPE_CHECKING:
     from ._handler import Handler
@@ -261,10 +261,8 @@ class IoPoller:
 
         io = wb.install_driver(IoInstaller())
         world = wb.build()
-        while not world.is_shutdown():
-            timers.poll(world, time.monotonic())
-            deadline = timers.next_deadline()
-            io.poll(world, None if deadline is None else max(0.0, deadline - time.monotonic()))
+        world.resource_mut(IoDriver).register(sock, into_handler(on_readable, world.registry))
+        fired = io.poll(world, timeout=0.5)    # 0 after half a second without readiness
     """
 
     __slots__ = ("driver",)
@@ -317,7 +315,7 @@ class IoPoller:
         return len(self.driver)
 
 
-class IoInstaller:
+class IoInstaller(LoopDriverInstaller[IoPoller]):
     """Installs the I/O driver: registers an :class:`IoDriver`, returns an :class:`IoPoller`.
 
     With ``loop=`` the driver is loop-backed from the start.
@@ -329,15 +327,7 @@ class IoInstaller:
         io.poll(world, timeout=0.1)
     """
 
-    def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.loop = loop
-
-    def install(self, builder: WorldBuilder) -> IoPoller:
-        """Register the :class:`IoDriver` resource and return the poller."""
+    def _create(self, world: World) -> tuple[IoDriver, IoPoller]:
         driver = IoDriver()
-        builder.register(driver)
-        driver._world = builder.registry.world
-        poller = IoPoller(driver)
-        if self.loop is not None:
-            poller.attach(self.loop, builder.registry.world)
-        return poller
+        driver._world = world
+        return driver, IoPoller(driver)

@@ -513,31 +513,25 @@ def resolve(sig: Signature, registry: Registry) -> Resolved:
 def dispatcher(
     fn: Callable[..., Any],
     resolved: Resolved,
+    params: Sequence[str],
+    lead: Sequence[str],
+    trail: Sequence[str],
     *,
-    leading: int = 0,
-    trailing: int = 1,
-    head: Sequence[str] | None = None,
     context: bool = False,
 ) -> Factory:
-    """The factory of ``fn``'s dispatchers: ``run(<head>)`` calls ``fn`` with its parameters.
+    """The factory of ``fn``'s dispatchers: ``run(*params)`` calls ``fn(*lead, <World>, *trail)``.
 
-    By default ``run`` takes ``leading + trailing`` arguments and passes them around the World
-    parameters. ``head=("world", "event")`` is the handler convention (the World argument is
-    not passed on); with ``context`` the first argument passed is ``<slot>.ctx``, the slot being
-    the callback object the factory's caller supplies. A coroutine function is spawned on the
-    running loop, and ``run`` returns the task.
+    ``params`` names ``run``'s parameters; ``lead`` and ``trail`` are the expressions passed
+    around the World parameters (handlers: ``run(world, event)`` passes only ``event``). With
+    ``context`` the first argument is ``<slot>.ctx``, the slot being the callback object the
+    factory's caller supplies. A coroutine function is spawned on the running loop, and ``run``
+    returns the task.
     """
     em = Emitter(f"{'callback' if context else 'handler'} {resolved.name}")
     call = em.bind(fn, resolved, hint="fn")
-    lead = [f"a{i}" for i in range(leading)]
-    trail = [f"e{i}" for i in range(trailing)]
-    params = [*lead, *trail]
-    if head is not None:
-        params, trail = list(head), ["event"]
     if context:
-        lead = [f"{em.slot('cb')}.ctx"]
-    for stamp in call.stamps:
-        em.put(0, stamp)
+        lead = [f"{em.slot('cb')}.ctx", *lead]
+    em.put_stamps(0, call)
     expr = call.call(lead, trail)
     if resolved.is_async:
         expr = f"{em.const(asyncio.get_running_loop, 'running_loop')}().create_task({expr})"
@@ -578,4 +572,6 @@ def compile_step(
     sig = read_signature(fn, leading=leading, trailing=trailing, params=params, name=name)
     if sig is None or (not sig.specs and params is None):
         return fn
-    return dispatcher(fn, resolve(sig, registry), leading=leading, trailing=trailing)()
+    lead = [f"a{i}" for i in range(leading)]
+    trail = [f"e{i}" for i in range(trailing)]
+    return dispatcher(fn, resolve(sig, registry), [*lead, *trail], lead, trail)()

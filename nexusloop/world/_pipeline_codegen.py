@@ -186,6 +186,13 @@ class ChainWriter(Emitter):
                                 params=op.params, name=op.name, what=what)
         return self.bind(op.fn, resolved)
 
+    def statement_step(self, op: Op, what: str, var: str, indent: int) -> StepCall:
+        """A step called in a statement of its own: ``var`` is stored and the stamps run first."""
+        call = self.step(op, what)
+        self.flush(var, indent)
+        self.put_stamps(indent, call)
+        return call
+
     # -- lines -----------------------------------------------------------------------------
     def cur(self, var: str) -> str:
         return self.pending.get(var, var)
@@ -201,8 +208,7 @@ class ChainWriter(Emitter):
         if call.stamps:
             # Stamps are statements: the pending calls must run before them.
             self.flush(var, indent)
-            for stamp in call.stamps:
-                self.put(indent, stamp)
+            self.put_stamps(indent, call)
         self.pending[var] = call.call(lead, (*extra_trail, self.cur(var)))
 
     # -- chains ----------------------------------------------------------------------------
@@ -229,8 +235,7 @@ class ChainWriter(Emitter):
                 self.put(indent + 1, "pass")
             handler = self.step(op, "catch handler")
             self.put(indent, f"except {self.const(op.arg, 'exc_types')} as _exc:")
-            for stamp in handler.stamps:
-                self.put(indent + 1, stamp)
+            self.put_stamps(indent + 1, handler)
             self.put(indent + 1, handler.call((), ("_exc",)))
             self._absence(var, indent + 1, later[i], ctx)
             absent = True
@@ -291,20 +296,14 @@ class ChainWriter(Emitter):
         elif kind == AND_THEN:
             self.set_pending(var, self.step(op, "step"), indent)
         elif kind in (FILTER, GUARD):
-            pred = self.step(op, "predicate")
-            self.flush(var, indent)
-            for stamp in pred.stamps:
-                self.put(indent, stamp)
+            pred = self.statement_step(op, "predicate", var, indent)
             self.put(indent, f"if not {pred.call((), (var,))}:")
             if kind == GUARD:
                 self.put(indent + 1, ctx.stop)
             else:
                 self._absence(var, indent + 1, consumed, ctx)
         elif kind in (TAP, INSPECT):
-            side = self.step(op, "step")
-            self.flush(var, indent)
-            for stamp in side.stamps:
-                self.put(indent, stamp)
+            side = self.statement_step(op, "step", var, indent)
             self.put(indent, side.call((), (var,)))
         elif kind in (UNWRAP_OR, UNWRAP_OR_ELSE):
             self.flush(var, indent)
@@ -313,8 +312,7 @@ class ChainWriter(Emitter):
                 self.put(indent + 1, f"{var} = {self.const(op.arg, 'default')}")
             else:
                 make = self.step(op, "step")
-                for stamp in make.stamps:
-                    self.put(indent + 1, stamp)
+                self.put_stamps(indent + 1, make)
                 self.put(indent + 1, f"{var} = {make.call((), ())}")
         elif kind == DEDUP:
             last = self.state("last", _UNSET)
@@ -329,16 +327,10 @@ class ChainWriter(Emitter):
             self.put(indent + 1, f"{last} = {key}")
         elif kind == SCAN:
             acc = self.state("acc", op.arg)
-            call = self.step(op, "scan step")
-            self.flush(var, indent)
-            for stamp in call.stamps:
-                self.put(indent, stamp)
+            call = self.statement_step(op, "scan step", var, indent)
             self.put(indent, f"{var} = {acc} = {call.call((acc,), (var,))}")
         elif kind == ROUTE:
-            pred = self.step(op, "route predicate")
-            self.flush(var, indent)
-            for stamp in pred.stamps:
-                self.put(indent, stamp)
+            pred = self.statement_step(op, "route predicate", var, indent)
             self.put(indent, f"if {pred.call((), (var,))}:")
             results = []
             for branch, arm in enumerate(op.arms):
@@ -363,8 +355,7 @@ class ChainWriter(Emitter):
                 arm_vars.append(arm_var)
             if op.fn is not None:      # merge (else join: the fork's value goes on)
                 merge = self.step(op, "merge step")
-                for stamp in merge.stamps:
-                    self.put(indent, stamp)
+                self.put_stamps(indent, merge)
                 self.pending[var] = merge.call((), arm_vars)
         else:  # pragma: no cover
             raise AssertionError(f"unknown op {kind!r}")

@@ -39,7 +39,7 @@ import asyncio
 import heapq
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._world import World, WorldBuilder
+from ._world import LoopDriverInstaller, World
 
 if TYPE_CHECKING:
     from ._handler import Handler
@@ -254,7 +254,7 @@ class TimerPoller:
         return f"<TimerPoller {self.queue!r}>"
 
 
-class TimerInstaller:
+class TimerInstaller(LoopDriverInstaller[TimerPoller]):
     """Installs the timer driver: registers a :class:`TimerQueue`, returns a :class:`TimerPoller`.
 
     With ``loop=`` the timers run on that asyncio loop from the start (``loop.call_at``).
@@ -267,18 +267,10 @@ class TimerInstaller:
         timers.poll(world, 10.0)
     """
 
-    def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.loop = loop
-
-    def install(self, builder: WorldBuilder) -> TimerPoller:
-        """Register the :class:`TimerQueue` resource and return the poller."""
+    def _create(self, world: World) -> tuple[TimerQueue, TimerPoller]:
         queue = TimerQueue()
-        builder.register(queue)
-        queue._world = builder.registry.world
-        poller = TimerPoller(queue)
-        if self.loop is not None:
-            poller.attach(self.loop, builder.registry.world)
-        return poller
+        queue._world = world
+        return queue, TimerPoller(queue)
 
 
 class Periodic:

@@ -193,6 +193,36 @@ class Installer(Protocol[P_co]):
         ...
 
 
+class _Attachable(Protocol):
+    def attach(self, loop: asyncio.AbstractEventLoop, world: World) -> None: ...
+
+
+A = TypeVar("A", bound=_Attachable)
+
+
+class LoopDriverInstaller(Generic[A]):
+    """Base of the installers whose driver runs standalone or, with ``loop=``, on that loop.
+
+    A subclass says how to create its resource and poller (:meth:`_create`); installing
+    registers the resource and attaches the poller to ``loop`` when one was given.
+    """
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop
+
+    def _create(self, world: World) -> tuple[object, A]:
+        raise NotImplementedError
+
+    def install(self, builder: WorldBuilder) -> A:
+        """Register the driver's resource and return its poller."""
+        world = builder.registry.world
+        resource, poller = self._create(world)
+        builder.register(resource)
+        if self.loop is not None:
+            poller.attach(self.loop, world)
+        return poller
+
+
 def _key_for_value(value: object, as_type: object | None) -> object:
     if as_type is not None:
         return as_type

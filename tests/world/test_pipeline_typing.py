@@ -187,12 +187,22 @@ def _stub_methods() -> dict[str, dict[str, list[Shape]]]:
     tree = ast.parse((WORLD / "_pipeline_api.pyi").read_text())
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     out: dict[str, dict[str, list[Shape]]] = {}
+
+    def members(node: ast.ClassDef) -> list[ast.stmt]:   # own and inherited, as mypy sees them
+        inherited = [base.value.id for base in node.bases if isinstance(base, ast.Subscript)
+                     and isinstance(base.value, ast.Name) and base.value.id in classes]
+        return [*(s for b in inherited for s in members(classes[b])), *node.body]
+
     for name, node in classes.items():
         if name.startswith("_"):
             continue
         methods: dict[str, list[Shape]] = {}
-        for item in node.body:
+        own: dict[str, list[ast.FunctionDef]] = {}
+        for item in members(node):
             if isinstance(item, ast.FunctionDef):
+                if item.name in methods and item not in own.get(item.name, []):
+                    methods[item.name] = []   # overridden: only the subclass's overloads count
+                own.setdefault(item.name, []).append(item)
                 methods.setdefault(item.name, []).append(_stub_shape(item))
             elif (isinstance(item, ast.AnnAssign) and isinstance(item.annotation, ast.Subscript)
                   and isinstance(item.annotation.value, ast.Name)
