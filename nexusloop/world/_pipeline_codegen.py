@@ -57,7 +57,7 @@ from typing import Any, NamedTuple
 
 from ._emit import Emitter, Resolved, StepCall
 from ._errors import BuildError
-from ._param import callable_name, read_signature, resolve
+from ._param import read_signature, resolve
 from ._world import Registry
 
 __all__: list[str] = []
@@ -370,11 +370,6 @@ class _Unset:
 
 
 _UNSET = _Unset()
-
-
-def step_label(fn: Any) -> str:
-    """The name used for ``fn`` in error messages."""
-    return callable_name(fn)
 
 
 def as_runner(handler: Any, what: str) -> Callable[..., Any]:

@@ -298,3 +298,46 @@ def test_coroutine_handler_without_running_loop_raises_and_leaks_no_coroutine() 
         warnings.simplefilter("error")  # "coroutine was never awaited" would be an error
         with pytest.raises(RuntimeError, match="no running event loop"):
             handler.run(world, 1)
+
+
+# -- generated code: tracebacks, per-dispatcher state ------------------------------------------
+
+def _explode(log: ResMut[Log], e: str) -> None:
+    raise ValueError(e)
+
+
+def test_traceback_through_a_handler_shows_the_generated_line() -> None:
+    import traceback
+
+    h = into_handler(_explode, make_world().registry)
+    with pytest.raises(ValueError) as info:
+        h.run(make_world(), "boom")
+    text = "".join(traceback.format_exception(info.value))
+    assert "<nexusloop handler " in text and "_explode #" in text   # the generated file name
+    assert "return _fn_0(_res_" in text                              # and its source line
+    assert "raise ValueError(e)" in text
+
+
+def test_fanout_traceback_shows_the_generated_line() -> None:
+    import traceback
+
+    from nexusloop.world import FanOut
+
+    w = make_world()
+    fan = FanOut(into_handler(_explode, w.registry))
+    with pytest.raises(ValueError) as info:
+        fan.run(w, "boom")
+    text = "".join(traceback.format_exception(info.value))
+    assert "<nexusloop fanout #" in text and "(_world, event)" in text
+
+
+class Unmakeable:
+    def __init__(self, required: int) -> None:
+        self.required = required
+
+
+def test_local_state_that_cannot_be_created_is_a_build_error() -> None:
+    def counting(state: Local[Unmakeable], e: int) -> None: ...
+
+    with pytest.raises(BuildError, match=r"counting.*Local\[.*Unmakeable\].*Unmakeable\(\)"):
+        into_handler(counting, make_world().registry)
