@@ -10,8 +10,10 @@ made a 3-step chain ~1.7x slower than ``c(b(a(x)))``. Closures nested one per co
 no better (one extra Python frame per step).
 
 So ``build()`` writes the source of one function that is exactly what a careful person would
-write by hand for that chain, compiles it with ``exec`` (as :mod:`dataclasses` does for
-``__init__``) and stores it as the built object's ``run``::
+write by hand for that chain and stores it as the built object's ``run``. The
+:class:`ChainWriter` here knows the chain logic; the names, the World-parameter bindings, the
+compiling and the traceback support come from the World's one code generator,
+:class:`~._emit.Emitter`::
 
     Pipeline.start(reg, Order).then(validate).filter(is_large).map(price).dispatch(book)
 
@@ -20,15 +22,16 @@ becomes::
     def run(_world, v):
         v = validate(v)
         if not is_large(v): return None
-        return book_run(_world, price(_p0, v))
+        return book_run(_world, price(_res_3, v))
 
 Consecutive calls fold into one expression (no store/load between them), step functions and the
 resource objects they take are constants of the function's own globals namespace (the
 ``LOAD_GLOBAL`` specialisation makes them as cheap as locals), and a step's World parameters
 are *inlined*: instead of calling the wrapper :func:`compile_step` would return (one extra frame
 per step), the generated code passes the resolved resource objects itself and stamps
-``changed_at`` for ``ResMut`` parameters exactly as the handler dispatcher does. Mutable per
-pipeline state (``dedup``'s last value, ``scan``'s accumulator) lives in closure cells.
+``changed_at`` for ``ResMut`` parameters with the same :meth:`~._emit.Emitter.bind` as a
+handler's dispatcher. Mutable per pipeline state (``dedup``'s last value, ``scan``'s
+accumulator) lives in closure cells (:meth:`~._emit.Emitter.state`).
 
 Absence and errors
 ------------------
