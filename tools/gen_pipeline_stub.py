@@ -166,17 +166,17 @@ from ._world import Registry, World
 
 __all__ = [{names}]
 
-_In = TypeVar("_In")
-_Out = TypeVar("_Out")
-_V_co = TypeVar("_V_co", covariant=True)
-_T = TypeVar("_T")
-_U = TypeVar("_U")
-_A = TypeVar("_A")
-_D = TypeVar("_D")
-_Ts = TypeVarTuple("_Ts")
-
+{typevars}
 _Params: TypeAlias = Sequence[Any] | None
 '''
+
+
+#: The stub's type variables (private to the stub, hence the underscores): name -> extra
+#: arguments. ``_V_co`` is the value a protocol family's step receives (covariant: it only
+#: appears in the step's parameters).
+TYPEVARS: dict[str, str] = {
+    "_In": "", "_Out": "", "_V_co": ", covariant=True", "_T": "", "_U": "", "_A": "", "_D": "",
+}
 
 
 # -- reading the source ---------------------------------------------------------------------------
@@ -317,7 +317,9 @@ def render() -> str:
     if untyped:
         raise SystemExit(f"public methods without typing in tools/gen_pipeline_stub.py: {untyped}")
     names = ", ".join(f'"{n}"' for n in sorted(CLASSES))
-    out = [HEADER.format(names=names)]
+    typevars = "".join(f'{n} = TypeVar("{n}"{extra})\n' for n, extra in TYPEVARS.items())
+    typevars += '_Ts = TypeVarTuple("_Ts")\n'
+    out = [HEADER.format(names=names, typevars=typevars)]
     then = public_methods(classes["Pipeline"], classes)["then"]
     for family in FAMILIES:
         out.append("\n".join(render_family(family, then)) + "\n")
