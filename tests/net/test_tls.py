@@ -597,3 +597,37 @@ def test_idle_tls_connections_are_small(net: Net, certs: Certs) -> None:
         await close_server(server)
 
     net.run(main())
+
+
+def test_tls_in_tls(net: Net, certs: Certs) -> None:
+    """start_tls over a TLS transport (an HTTPS proxy tunnel, as aiohttp uses it): the inner
+    session's records travel as the outer session's plaintext."""
+    upgraded: list[Any] = []
+
+    class Server(Proto):
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if bytes(self.data) == b"UPGRADE\n":
+                upgraded.append(asyncio.ensure_future(net.loop.start_tls(
+                    self.transport, self, certs.server(), server_side=True)))
+                # Runs after start_tls's first step has taken the transport over.
+                net.loop.call_soon(self.transport.write, b"GO\n")
+
+    async def main() -> None:
+        loop = net.loop
+        server = await loop.create_server(Accepted(Server), "127.0.0.1", 0, ssl=certs.server())
+        port = server.sockets[0].getsockname()[1]
+        outer, protocol = await loop.create_connection(
+            Proto, "127.0.0.1", port, ssl=certs.client(), server_hostname=HOST)
+        outer.write(b"UPGRADE\n")
+        await until(lambda: bytes(protocol.data) == b"GO\n", "GO")
+        inner = await loop.start_tls(outer, protocol, certs.client(), server_hostname=HOST)
+        server_inner = await upgraded[0]
+        assert inner.get_extra_info("ssl_object") is not outer.get_extra_info("ssl_object")
+        server_inner.write(b"through two layers")
+        await until(lambda: bytes(protocol.data) == b"GO\nthrough two layers", "inner data")
+        inner.close()
+        await until(lambda: protocol.lost, "connection_lost")
+        await close_server(server)
+
+    net.run(main())
