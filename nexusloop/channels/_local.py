@@ -82,6 +82,9 @@ _SLOT = 2    # sender: a slot is reserved for you
 _CHECK = 3   # either: something closed, look again
 
 _UNBOUNDED = sys.maxsize
+#: A closed sender's ``_buf``: its length is never below any limit, so ``try_send``'s fast path
+#: needs no separate "closed?" test.
+_CLOSED_BUF: Any = range(_UNBOUNDED)
 
 
 class ChannelStatistics(NamedTuple):
@@ -241,8 +244,8 @@ class Sender(Generic[T]):
                 pass
         """
         st = self._st
-        buf = self._buf
-        if len(buf) < st.limit and not self._closed:
+        buf = self._buf  # _CLOSED_BUF once this sender is closed: never has room
+        if len(buf) < st.limit:
             buf.append(value)
             if st.recv_waiters:
                 st.wake_receiver()
@@ -271,7 +274,7 @@ class Sender(Generic[T]):
         loop = st.loop
         if loop is None or loop is not _get_running_loop():
             loop = st.bind()
-        buf = self._buf
+        buf = st.buf
         while True:
             if self._closed:
                 raise HandleClosed("send on a closed Sender")
@@ -344,6 +347,7 @@ class Sender(Generic[T]):
 
     def _release(self) -> None:
         self._closed = True
+        self._buf = _CLOSED_BUF
         st = self._st
         if self._pending:
             for fut in list(self._pending):
@@ -385,7 +389,7 @@ class Sender(Generic[T]):
         return self._st.stats()
 
     def __len__(self) -> int:
-        return len(self._buf)
+        return len(self._st.buf)
 
     def __enter__(self) -> Sender[T]:
         return self
@@ -405,7 +409,7 @@ class Sender(Generic[T]):
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<Sender {state} buffered={len(self._buf)} capacity={self._st.capacity}>"
+        return f"<Sender {state} buffered={len(self._st.buf)} capacity={self._st.capacity}>"
 
 
 class Receiver(Generic[T]):
