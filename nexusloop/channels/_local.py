@@ -52,8 +52,13 @@ handle that gets closed raises it too.
 The loop
 --------
 
-The state binds to the running loop at the first awaited ``send``/``recv`` (like asyncio's
-primitives since 3.10); an awaited call from a task of another loop raises ``RuntimeError``.
+The state binds to the running loop the first time a ``send``/``recv`` has to wait (like
+asyncio's primitives since 3.10, e.g. ``Queue.get`` on an empty queue); a ``send``/``recv`` that
+has to wait in a task of another loop raises ``RuntimeError``. The check is made only when a task
+parks because ``asyncio.events._get_running_loop()`` costs a ``getpid()`` system call per call on
+CPython 3.11 (it checks the loop holder's pid): checking on every call made ``send`` slower than
+``Queue.put``. A call that need not wait touches no loop, so it is correct from any loop of the
+thread.
 ``try_send``/``try_recv`` need no loop (they may run before the loop starts, e.g. to pre-fill a
 channel) but, like everything here, must run on the loop's thread: for producers on other
 threads, use ``mpsc`` (to come).
@@ -271,9 +276,6 @@ class Sender(Generic[T]):
             # a second send waits until the receiver takes "a"
         """
         st = self._st
-        loop = st.loop
-        if loop is None or loop is not _get_running_loop():
-            loop = st.bind()
         buf = st.buf
         while True:
             if self._closed:
@@ -285,7 +287,7 @@ class Sender(Generic[T]):
                 return
             if not st.receiver_open:
                 raise ReceiverGone(value)
-            fut: Future[int] = loop.create_future()
+            fut: Future[int] = st.bind().create_future()
             st.send_waiters.append(fut)
             self._pending.add(fut)
             try:
@@ -476,9 +478,6 @@ class Receiver(Generic[T]):
             assert await rx.recv() == "a"
         """
         st = self._st
-        loop = st.loop
-        if loop is None or loop is not _get_running_loop():
-            loop = st.bind()
         buf = self._buf
         while True:
             if len(buf) > st.claimed:
@@ -490,7 +489,7 @@ class Receiver(Generic[T]):
                 raise HandleClosed("recv on a closed Receiver")
             if st.senders == 0 and len(buf) <= st.claimed:
                 raise EndOfChannel()
-            fut: Future[int] = loop.create_future()
+            fut: Future[int] = st.bind().create_future()
             st.recv_waiters.append(fut)
             try:
                 signal = await fut

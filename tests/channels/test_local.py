@@ -105,30 +105,36 @@ def test_send_and_recv_on_closed_handles_raise(any_loop: asyncio.AbstractEventLo
     run(any_loop, main())
 
 
-def test_recv_from_another_loop_raises(any_loop: asyncio.AbstractEventLoop) -> None:
+def test_waiting_on_another_loop_raises(any_loop: asyncio.AbstractEventLoop) -> None:
+    """The channel binds to the loop of the first task that waits on it; a task of another
+    loop that has to wait gets a RuntimeError (as with asyncio.Queue.get)."""
     tx: Sender[int]
     rx: Receiver[int]
-    tx, rx = local()
+    tx, rx = local(1)
 
     async def first() -> None:
-        task = asyncio.create_task(rx.recv())  # binds the channel to any_loop
+        task = asyncio.create_task(rx.recv())  # waits: binds the channel to any_loop
         await settle()
         tx.try_send(5)
         assert await task == 5
 
     run(any_loop, first())
-    tx.try_send(6)  # try_* need no loop
     other = asyncio.new_event_loop()
     try:
         with pytest.raises(RuntimeError, match="bound to a different event loop"):
-            other.run_until_complete(rx.recv())
+            other.run_until_complete(rx.recv())  # empty: would wait
+        tx.try_send(6)
         with pytest.raises(RuntimeError, match="bound to a different event loop"):
-            other.run_until_complete(tx.send(7))
+            other.run_until_complete(tx.send(7))  # full: would wait
+        assert rx.statistics().tasks_waiting_send == 0
+        assert rx.statistics().tasks_waiting_receive == 0
     finally:
         other.close()
-    assert rx.try_recv() == 6
+    assert rx.try_recv() == 6  # the failed send did not enqueue
     with pytest.raises(ChannelEmpty):
         rx.try_recv()
+    run(any_loop, tx.send(8))  # the bound loop still works
+    assert run(any_loop, rx.recv()) == 8
 
 
 def test_awaiting_outside_a_loop_is_an_error() -> None:
