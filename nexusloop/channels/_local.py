@@ -355,7 +355,10 @@ class Sender(Generic[T]):
             for fut in list(self._pending):
                 if not fut.done():
                     _discard(st.send_waiters, fut)
-                    fut.set_result(_CHECK)
+                    try:
+                        fut.set_result(_CHECK)
+                    except RuntimeError:  # its loop is closed (collected with its task)
+                        pass
         st.drop_sender()
 
     @property
