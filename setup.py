@@ -1,7 +1,7 @@
 """Build script: compiles the hot-path modules with Cython.
 
-Every compiled module is an ordinary ``.py`` file: under ``nexusloop/_core`` with an augmenting
-``.pxd`` beside it, in ``nexusloop/net`` the transports on their own; Cython compiles them, and the same ``.py`` runs unchanged when the
+Every compiled module is an ordinary ``.py`` file: under ``nexusloop/_core`` and
+``nexusloop/channels`` with an augmenting ``.pxd`` beside it, in ``nexusloop/net`` the transports on their own; Cython compiles them, and the same ``.py`` runs unchanged when the
 extension is absent or ``NEXUSLOOP_NO_EXTENSIONS=1`` is set. Setting that variable at build time
 skips compilation altogether (a pure-Python install).
 """
@@ -12,6 +12,7 @@ from setuptools import setup
 
 HERE = Path(__file__).parent
 CORE = HERE / "nexusloop" / "_core"
+CHANNELS = HERE / "nexusloop" / "channels"
 # Modules compiled as ordinary Python modules (no .pxd): their classes must stay Python classes
 # (transports subclass asyncio.Transport), but Cython still removes the interpreter overhead.
 PLAIN = [
@@ -34,11 +35,11 @@ def _extensions():
     from setuptools import Extension
 
     exts = []
-    for pxd in sorted(CORE.glob("*.pxd")):
+    for pxd in sorted([*CORE.glob("*.pxd"), *CHANNELS.glob("*.pxd")]):
         py = pxd.with_suffix(".py")
         if not py.exists():
             continue
-        name = "nexusloop._core." + py.stem
+        name = ".".join(py.relative_to(HERE).with_suffix("").parts)
         exts.append(Extension(name, [str(py.relative_to(HERE))], extra_compile_args=["-O2"]))
     for path in PLAIN:
         name = path[:-3].replace("/", ".")

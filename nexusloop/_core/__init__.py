@@ -6,8 +6,9 @@ over the ``.py`` source. With ``NEXUSLOOP_NO_EXTENSIONS=1`` in the environment (
 extension was built) the very same ``.py`` files are imported as ordinary Python modules, so both
 modes run identical logic and the test suite runs in both.
 
-In pure mode a meta-path finder maps the compiled modules (``nexusloop._core.*`` and the
-transports in ``nexusloop.net``) to their sources, so plain imports honour the switch too.
+In pure mode a meta-path finder maps the compiled modules (``nexusloop._core.*``, the
+transports in ``nexusloop.net`` and the channels) to their sources, so plain imports honour the
+switch too.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _COMPILED_PACKAGES = {
     __name__: _HERE,
     "nexusloop.net": os.path.join(os.path.dirname(_HERE), "net"),
+    "nexusloop.channels": os.path.join(os.path.dirname(_HERE), "channels"),
 }
 
 

@@ -599,6 +599,18 @@ class Receiver(Generic[T]):
         return f"<Receiver {state} buffered={len(self._buf)} capacity={self._st.capacity}>"
 
 
+def _check_capacity(capacity: object, flavour: str) -> None:
+    """``TypeError``/``ValueError`` unless ``capacity`` is ``None`` or an int >= 1."""
+    if capacity is not None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"capacity must be an int or None, not {type(capacity).__name__}")
+        if capacity < 1:
+            raise ValueError(
+                f"capacity must be >= 1 (or None for an unbounded channel), got {capacity}; "
+                f"{flavour} channel has no rendezvous (capacity 0) mode"
+            )
+
+
 def local(capacity: int | None = None) -> tuple[Sender[T], Receiver[T]]:
     """A channel between tasks of one event loop: ``(sender, receiver)``.
 
@@ -622,13 +634,6 @@ def local(capacity: int | None = None) -> tuple[Sender[T], Receiver[T]]:
                 ...
             await task
     """
-    if capacity is not None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int):
-            raise TypeError(f"capacity must be an int or None, not {type(capacity).__name__}")
-        if capacity < 1:
-            raise ValueError(
-                f"capacity must be >= 1 (or None for an unbounded channel), got {capacity}; "
-                "a local channel has no rendezvous (capacity 0) mode"
-            )
+    _check_capacity(capacity, "a local")
     state = _State(capacity)
     return Sender(state), Receiver(state)
