@@ -417,7 +417,7 @@ class LocalChannelMachine(RuleBasedStateMachine):
         assert not state.receiver_open
         self.model.close_receiver()
         replacement: Receiver[int] = Receiver(state)
-        replacement._closed = True
+        replacement.close()  # on an already dropped receiver: changes nothing but the handle
         self.rx = replacement
         self.settle()
 
@@ -429,7 +429,7 @@ class LocalChannelMachine(RuleBasedStateMachine):
             return
         stats = self.rx.statistics()
         m = self.model
-        assert list(self.rx._st.buf) == list(m.buf)
+        assert self.rx._st.items() == list(m.buf)
         assert len(self.rx) == len(m.buf)
         assert stats.buffer_used == len(m.buf)
         assert stats.capacity == m.capacity
