@@ -12,7 +12,9 @@ Quick start::
     nexusloop.run(main(), tasks_per_cycle=32)  # runtime options: see nexusloop.LoopOptions
 
 The loop is imported lazily on first use, so ``import nexusloop.world`` or
-``import nexusloop.channels`` does not pay for (or depend on) the event loop.
+``import nexusloop.channels`` does not import the ``Loop`` class or the network layer (only the
+compiled core, a few milliseconds). ``nexusloop.is_compiled()`` says whether that core runs
+compiled; ``python -m nexusloop info`` says why not.
 """
 
 import importlib
@@ -26,6 +28,7 @@ __all__ = [
     "Loop",
     "LoopOptions",
     "install",
+    "is_compiled",
     "new_event_loop",
     "run",
     "__version__",
@@ -34,6 +37,7 @@ __all__ = [
 _LAZY = {
     "EventLoopPolicy": "nexusloop._entry",
     "install": "nexusloop._entry",
+    "is_compiled": "nexusloop._compiled",
     "new_event_loop": "nexusloop._entry",
     "run": "nexusloop._entry",
     "Loop": "nexusloop.loop",
@@ -41,6 +45,7 @@ _LAZY = {
 }
 
 if _TYPE_CHECKING:
+    from nexusloop._compiled import is_compiled
     from nexusloop._entry import EventLoopPolicy, install, new_event_loop, run
     from nexusloop._options import LoopOptions
     from nexusloop.loop import Loop
