@@ -7,9 +7,11 @@ before anything else, so a bad option fails at the call that named it.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 import warnings
-from collections.abc import Coroutine
+from asyncio import events
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, Unpack
 
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
@@ -36,6 +38,7 @@ def run(
     main: Coroutine[Any, Any, _T],
     *,
     debug: bool | None = None,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
     options: LoopOptions | None = None,
     **kwargs: Unpack[LoopOptionsKwargs],
 ) -> _T:
@@ -45,9 +48,29 @@ def run(
 
         nexusloop.run(main(), event_interval=16)
         nexusloop.run(main(), options=nexusloop.LoopOptions(timers_first=True))
+
+    ``loop_factory`` replaces the loop construction, as in ``uvloop.run`` and ``asyncio.run``
+    (3.12+); it cannot be combined with loop options. Called from a running event loop, this
+    raises ``RuntimeError`` as ``asyncio.run`` does, and closes ``main`` so that it does not
+    warn "never awaited".
     """
-    resolved = LoopOptions.from_kwargs(options, **kwargs)
-    with asyncio.Runner(debug=debug, loop_factory=lambda: new_event_loop(resolved)) as runner:
+    if events._get_running_loop() is not None:
+        if inspect.iscoroutine(main):
+            main.close()
+        raise RuntimeError("nexusloop.run() cannot be called from a running event loop")
+    if loop_factory is None:
+        resolved = LoopOptions.from_kwargs(options, **kwargs)
+
+        def factory() -> asyncio.AbstractEventLoop:
+            return new_event_loop(resolved)
+
+        loop_factory = factory
+    elif options is not None or kwargs:
+        if inspect.iscoroutine(main):
+            main.close()
+        names = ", ".join(["options"] * (options is not None) + list(kwargs))
+        raise TypeError(f"nexusloop.run(): pass loop options ({names}) or loop_factory, not both")
+    with asyncio.Runner(debug=debug, loop_factory=loop_factory) as runner:
         return runner.run(main)
 
 

@@ -19,6 +19,7 @@ The object is frozen: a loop's options are fixed when it is made (``loop.options
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any, TypedDict
 
 __all__ = ["LoopOptions", "LoopOptionsKwargs"]
@@ -76,6 +77,15 @@ class LoopOptions:
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+        if self.world is not None:
+            # Without nexusloop.world imported nothing can be a World: no import needed to say so.
+            world_module = sys.modules.get("nexusloop.world._world")
+            world_class = getattr(world_module, "World", None)
+            if world_class is None or not isinstance(self.world, world_class):
+                raise TypeError(
+                    "world must be a nexusloop.world.World (from WorldBuilder.build()) or None, "
+                    f"not {type(self.world).__name__}"
+                )
         if self.tasks_per_cycle < 0:
             raise ValueError("tasks_per_cycle must be >= 0 (0 means unlimited)")
         if self.event_interval < 1:

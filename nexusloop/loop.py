@@ -96,7 +96,10 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     Use it like any asyncio loop::
 
         import asyncio, nexusloop
-        asyncio.run(main(), loop_factory=nexusloop.new_event_loop)
+        nexusloop.run(main())                                        # like asyncio.run
+        with asyncio.Runner(loop_factory=nexusloop.new_event_loop) as runner:
+            runner.run(main())                                       # Python 3.11+
+        asyncio.run(main(), loop_factory=nexusloop.new_event_loop)   # Python 3.12+
 
     Options: a :class:`nexusloop.LoopOptions`, its fields as keyword arguments, or both (the
     keywords override); see ``LoopOptions`` for what each one means. An unknown option is a

@@ -15,6 +15,7 @@ from conftest import _checked, _open_fds
 
 import nexusloop
 from nexusloop._options import LoopOptionsKwargs
+from nexusloop.world import WorldBuilder
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -191,7 +192,7 @@ def test_options_must_be_loop_options() -> None:
 
 @pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
 def test_entry_point_takes_options_and_keywords(name: str) -> None:
-    world = object()
+    world = WorldBuilder().build()
     expected = nexusloop.LoopOptions(**CUSTOM, world=world)
     assert _call(name) == nexusloop.LoopOptions()
     assert _call(name, **CUSTOM, world=world) == expected
@@ -216,9 +217,18 @@ def test_loop_runs_with_its_options(make_loop: Callable[..., Any]) -> None:
 
 
 def test_world_option_is_loop_world(make_loop: Callable[..., Any]) -> None:
-    world = object()
+    world = WorldBuilder().build()
     loop = make_loop(nexusloop.new_event_loop, world=world)
     assert loop.world is world and loop.options.world is world
+
+
+@pytest.mark.parametrize("bad", [42, "world", object()])
+def test_world_must_be_a_world(bad: object) -> None:
+    # Issue #12: new_event_loop(world=42) used to be accepted silently.
+    with pytest.raises(TypeError, match="world must be a nexusloop.world.World"):
+        nexusloop.new_event_loop(world=bad)
+    with pytest.raises(TypeError, match="not int"):
+        nexusloop.LoopOptions(world=42)
 
 
 def test_options_is_read_only(make_loop: Callable[..., Any]) -> None:
