@@ -56,13 +56,19 @@ _Ts = TypeVarTuple("_Ts")
 class ExecutorService:
     """Executors of one loop; see the module docstring for the contract."""
 
-    __slots__ = ("_loop", "default_executor", "shutdown_called")
+    __slots__ = ("_loop", "default_executor", "shutdown_called", "_jobs")
 
     def __init__(self, loop: Loop) -> None:
         # Weak: the loop owns this service (see nexusloop._service). close() needs no loop.
         self._loop: weakref.ref[Loop] = weakref.ref(loop)
         self.default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.shutdown_called = False
+        # Jobs submitted and not finished (set.add/discard are atomic: workers discard).
+        self._jobs: set[concurrent.futures.Future[Any]] = set()
+
+    def in_flight(self) -> int:
+        """Jobs running or queued outside the loop (virtual time does not jump past them)."""
+        return len(self._jobs)
 
     def close(self) -> None:
         """Stop the default executor without waiting for it (``Loop.close()``)."""
@@ -100,7 +106,10 @@ class ExecutorService:
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
                 self.default_executor = executor
-        return asyncio.wrap_future(executor.submit(func, *args), loop=loop)
+        job = executor.submit(func, *args)
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+        return asyncio.wrap_future(job, loop=loop)
 
     def set_default_executor(self, executor: Any) -> None:
         """``loop.set_default_executor``: only a ``ThreadPoolExecutor`` is accepted."""

@@ -44,3 +44,7 @@ class LoopService(Protocol):
     def close(self) -> None:
         """Release what the service owns; the loop is still open (may be gone: see above)."""
         ...
+
+# Optional: a service whose work runs outside the loop and reports back (executor jobs, child
+# processes) defines ``in_flight() -> int``; virtual time (nexusloop.testing) does not jump the
+# clock while any service reports work in flight.

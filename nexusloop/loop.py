@@ -348,6 +348,17 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
             sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth or 0)
         self._coroutine_origin_tracking_enabled = enabled
 
+    def _outside_activity(self) -> int:
+        """For virtual time (``LoopCore._park_virtual``): 2 while a service has work in flight
+        outside the loop (executor jobs, children), else 1 while fds other than the loop's own
+        are watched, else 0."""
+        for service in self._services:
+            in_flight = getattr(service, "in_flight", None)
+            if in_flight is not None and in_flight():
+                return 2
+        own = 1 if self._signals._reader_added else 0  # the signal wake-up socket
+        return 1 if len(self._readers) + len(self._writers) > own else 0
+
     def _warn_slow(self, handle: Any, dt: float) -> None:
         base_events.logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
 

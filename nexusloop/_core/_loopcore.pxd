@@ -93,6 +93,9 @@ cdef class LoopCore:
     cdef public object _current_handle
     cdef public object _task_factory
     cdef public double slow_callback_duration
+    cdef public double _clock_offset
+    cdef public bint _virtual
+    cdef public double _autojump
     cdef public unsigned long long _stat_ticks
     cdef public unsigned long long _stat_polls
     cdef public unsigned long long _stat_wakeups
@@ -138,6 +141,9 @@ cdef class LoopCore:
     cdef _run_expired_now(self, list expired)
     @cython.locals(deadline=double, timeout=double)
     cdef _park(self)
+    @cython.locals(deadline=double, wait=double, gap=double, outside=int)
+    cdef bint _park_virtual(self) except -1
+    cpdef int _outside_activity(self) except -1
     @cython.locals(ntodo=Py_ssize_t, index=Py_ssize_t, handle=Handle, t0=double, dt=double)
     cdef _run_debug(self, Py_ssize_t ntodo)
     cpdef _warn_slow(self, Handle handle, double dt)

@@ -161,6 +161,10 @@ class LoopCore:
         self._rq_head = 0
         self._rq_tail = 0
         self._ts_queue: collections.deque[Any] = _deque()
+        # Virtual time (nexusloop.testing): loop time = monotonic clock + _clock_offset.
+        self._clock_offset = 0.0
+        self._virtual = False
+        self._autojump = 0.0
         self._wheel = TimerWheel(self._now())
         self._expired: list[Any] = []
         self._readers: dict[int, Any] = {}
@@ -201,14 +205,15 @@ class LoopCore:
 
     def _now(self) -> float:
         if cython.compiled:
-            return _c_monotonic()  # type: ignore[name-defined]  # noqa: F821 (from the .pxd)
-        return _monotonic()
+            return _c_monotonic() + self._clock_offset  # type: ignore[name-defined]  # noqa: F821
+        return _monotonic() + self._clock_offset
 
     def time(self) -> float:
-        """Return the loop's current time (``time.monotonic()`` seconds)."""
+        """Return the loop's current time (``time.monotonic()`` seconds; plus the virtual
+        clock's lead under ``nexusloop.testing.VirtualClock``)."""
         if cython.compiled:
-            return _c_monotonic()  # type: ignore[name-defined]  # noqa: F821 (from the .pxd)
-        return _monotonic()
+            return _c_monotonic() + self._clock_offset  # type: ignore[name-defined]  # noqa: F821
+        return _monotonic() + self._clock_offset
 
     def get_debug(self) -> bool:
         """Whether the loop is in debug mode (asyncio's futures ask at every creation)."""
@@ -687,9 +692,9 @@ class LoopCore:
                 self._drain_threadsafe()
         self._stat_ticks += 1
         if cython.compiled:
-            now = _c_monotonic()  # type: ignore[name-defined]  # noqa: F821 (from the .pxd)
+            now = _c_monotonic() + self._clock_offset  # type: ignore[name-defined]  # noqa: F821
         else:
-            now = _monotonic()
+            now = _monotonic() + self._clock_offset
         self._event_time = now
         wheel = self._wheel
         if wheel._count and wheel.next_deadline() <= now:
@@ -743,6 +748,8 @@ class LoopCore:
         if self._busy_poll:
             self._poll(0, False)
             return
+        if self._virtual and self._park_virtual():
+            return
         # _parked goes up before the last look at the cross-thread queue (the wake-up race
         # invariant in the module docstring); the poll takes it down once the wait is over.
         self._parked = True
@@ -763,6 +770,49 @@ class LoopCore:
             self._parked = False
             raise
         self._poll(timeout, True)
+
+    def _park_virtual(self) -> bool:
+        """``_park`` under virtual time; False: park in real time instead.
+
+        The rule (documented in ``nexusloop.testing``): when nothing is ready, the clock jumps
+        to the next timer deadline instead of the loop sleeping until it - unless something
+        outside the loop may still act. Executor jobs and child processes in flight (reported
+        by ``_outside_activity()``: 2) stop the jumps: time flows in real time until they are
+        done. Other watched fds (sockets, pipes: 1) get ``_autojump`` real seconds to become
+        ready before the jump. With no timer, no fd and nothing in flight, nothing can ever
+        wake the loop: ``RuntimeError`` instead of hanging.
+        """
+        outside = self._outside_activity()
+        if outside == 2:
+            return False
+        deadline = self._wheel.next_deadline()
+        if deadline == _INF and outside:
+            return False  # only real I/O can wake the loop: wait for it
+        self._parked = True
+        wait = 0.0
+        if not self._ts_queue and (outside or deadline == _INF):
+            # Watched fds get the threshold to become ready; with nothing at all, so does a
+            # thread of the test's own that may still call_soon_threadsafe().
+            wait = self._autojump
+            if deadline != _INF and deadline - self._now() < wait:
+                wait = max(deadline - self._now(), 0.0)
+        self._poll(wait, True)
+        if self._rq_tail != self._rq_head or self._ts_queue or self._stopping:
+            return True
+        if deadline == _INF:
+            deadline = self._wheel.next_deadline()  # the poll may have armed one
+            if deadline == _INF:
+                raise RuntimeError(
+                    "virtual time: the loop would wait forever (no timer is scheduled, no I/O "
+                    "is watched, no executor job or child process is running): a deadlock"
+                )
+        gap = deadline - self._now()
+        if gap > 0:
+            self._clock_offset += gap
+        return True
+
+    def _outside_activity(self) -> int:
+        raise NotImplementedError  # provided by nexusloop.Loop
 
     def _run_debug(self, ntodo: int) -> None:
         while ntodo:

@@ -151,6 +151,10 @@ class ChildService:
         self._poll_delay = _POLL_MIN
         self._poll_handle: Any = None
 
+    def in_flight(self) -> int:
+        """Children still running (virtual time does not jump past them)."""
+        return len(self._children)
+
     def watch(self, transport: Any) -> None:
         """Call ``transport._process_exited(returncode)`` when the child exits."""
         _reap_orphans()
