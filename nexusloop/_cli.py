@@ -91,6 +91,29 @@ def _install(options: LoopOptions) -> None:
         nexusloop.install(options)
 
 
+def _is_zip(path: str) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+def _run_file(path: str) -> None:
+    """Run the script at (absolute) ``path`` as ``python path`` does: a fresh ``__main__``
+    whose ``__file__`` and code filename are the absolute path (runpy would keep the path as
+    typed and set ``sys.argv[0]`` to it)."""
+    import builtins
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    main.__cached__ = None  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    with open(path, "rb") as f:  # bytes: compile() honours a coding declaration
+        code = compile(f.read(), path, "exec", dont_inherit=True)
+    exec(code, main.__dict__)
+
+
 def _program_traceback(tb: TracebackType | None, skip: set[str]) -> TracebackType | None:
     """``tb`` without its leading frames in this module and runpy: what ``python`` would show."""
     while tb is not None and tb.tb_frame.f_code.co_filename in skip:
@@ -115,17 +138,23 @@ def _run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         sys.path[0] = os.getcwd()
         sys.argv = [target, *args]
         run: Any = lambda: runpy.run_module(target, run_name="__main__", alter_sys=True)  # noqa: E731
-    else:
-        sys.path[0] = os.path.dirname(os.path.abspath(target))
+    elif os.path.isdir(target) or not target.endswith((".py", ".pyw")) and _is_zip(target):
+        # A directory or zip file with a __main__.py: runpy knows how python runs those.
         sys.argv = [target, *args]
         run = lambda: runpy.run_path(target, run_name="__main__")  # noqa: E731
+    else:
+        path = os.path.abspath(target)
+        sys.path[0] = os.path.dirname(path)
+        sys.argv = [target, *args]
+        run = lambda: _run_file(path)  # noqa: E731
     try:
         run()
     except (SystemExit, KeyboardInterrupt):
         raise  # the program's exit code; KeyboardInterrupt: Python's own handling (SIGINT exit)
     except BaseException as exc:  # noqa: BLE001 - reported as python would, exit status 1
-        skip = {__file__, runpy.__file__, "<frozen runpy>"}
-        sys.excepthook(type(exc), exc, _program_traceback(exc.__traceback__, skip))
+        skip = {_run.__code__.co_filename, runpy.__file__, "<frozen runpy>"}
+        tb = _program_traceback(exc.__traceback__, skip)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)  # the hook prints __traceback__
         return 1
     return 0
 
