@@ -46,7 +46,8 @@ ring: drop them before committing). If something still holds a buffer exported *
 (``numpy.frombuffer(view)``), ``commit`` raises ``BufferError``, publishes nothing, and the claim
 stays open: drop the export and commit again.
 
-A sender has at most one claim at a time: a second claim while one is open (or waiting), and a
+A sender handle is used by one thread or task at a time (``clone()`` one per producer). It has
+at most one claim at a time: a second claim while one is open (or waiting), and a
 ``commit`` without an open claim, raise ``RuntimeError`` (programming errors, not channel
 outcomes). ``close()`` on a sender abandons its open claim. The copying conveniences
 ``try_send(data)``, ``send_blocking(data, timeout=None)`` and ``await send(data)`` claim
@@ -114,15 +115,23 @@ so a cancelled ``recv`` loses nothing.
 Objects per message (honestly)
 ------------------------------
 
-Compiled: a claim creates one ``memoryview`` (the slice it returns; a slice object too, which
-CPython 3.11 caches), ``commit`` none; ``try_send``/``send_blocking`` create none of their own
-(a slice object for the copy); a receive creates one ``memoryview`` (its slice), ``release``
-none. Pure Python adds transient ``int`` objects for every position above 256 and bound-method
-objects. All are freed at once: the steady state allocates nothing per message (see
-``tests/channels/test_bytes.py``, tracemalloc with a control case). The memoryview per receive
-could be avoided only by handing out something other than a memoryview (a reusable object
-exporting the current message through the buffer protocol, or a ``recv_into(buffer)`` copy);
-the API returns memoryviews, which cannot be re-pointed once released.
+Compiled (read off the generated C): a claim creates the ``memoryview`` it returns, plus, to
+slice it, two transient ``int`` objects (offsets above 256) and a ``slice`` object (CPython keeps
+one spare slice, so no allocation in a loop); ``commit`` creates none. ``try_send`` /
+``send_blocking`` / ``send`` copy with ``memcpy`` from ``data``'s buffer: no view, no slice,
+only a transient ``int`` for ``len(data)`` above 256. A receive creates the ``memoryview`` it
+returns (and the same two transient ints and slice); ``release`` creates none. Pure Python adds
+transient ints for every position above 256, bound methods and the like. Everything but the
+views is freed at once, and each view is released and freed when the next one is handed out
+(unless the caller keeps it): the steady state allocates nothing per message
+(``tests/channels/test_bytes.py``: tracemalloc, current and peak, flat from N to 10N messages,
+with a control case that keeps a copy per message and fails the same bound). The one view per
+message is the price of the memoryview API: a released memoryview cannot be re-pointed. A
+reusable object exporting the current message through the buffer protocol (a ``cdef`` class
+with ``__getbuffer__``), or a ``recv_into(buffer)`` copy, would avoid it.
+
+Compiled vs pure Python: a ``try_send`` + ``try_recv`` pair of 64 bytes (spsc) takes ~0.35 µs
+compiled, ~2.5 µs pure (same machine, same run); mpsc ~0.4 µs vs ~3.8 µs.
 """
 from __future__ import annotations
 

@@ -367,6 +367,19 @@ def test_partial_and_empty_commits(flavour: Factory) -> None:
         rx.try_recv()
 
 
+def test_send_of_a_bad_buffer_reserves_nothing(flavour: Factory) -> None:
+    import array
+
+    tx, rx = flavour(64)
+    with pytest.raises(ValueError):
+        tx.try_send(array.array("i", [1, 2]))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        tx.try_send("text")  # type: ignore[arg-type]
+    tx.try_send(bytes(56))  # the whole ring: nothing reserved, no claim or lock left open
+    assert rx.try_recv() == bytes(56)
+    assert len(rx) == 0
+
+
 def test_full_ring_and_len(flavour: Factory) -> None:
     tx, rx = flavour(64)  # 4 records of 16 bytes
     for i in range(4):
