@@ -1,11 +1,17 @@
-"""World basics: resources, handlers, callbacks, templates, timers and change detection.
+"""World basics: resources, handlers, callbacks, timers and change detection, on the event loop.
+
+The World is carried by a nexusloop loop (``nexusloop.run(..., world=world)``): a feed task puts
+orders on a queue, a dispatch task runs the handlers for each one, and a heartbeat handler fires
+from the loop's own timer wheel (a loop-backed timer driver) until it triggers shutdown.
 
 Run: python examples/world_basics.py
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
+import nexusloop
 from nexusloop.world import (
     Cell,
     Local,
@@ -14,11 +20,14 @@ from nexusloop.world import (
     ResMut,
     Seq,
     Shutdown,
-    TestHarness,
+    TimerInstaller,
+    TimerPoller,
     TimerQueue,
+    World,
     WorldBuilder,
     into_callback,
     into_handler,
+    world,
 )
 
 
@@ -72,44 +81,60 @@ def on_fill(venue: Venue, fills: ResMut[Fills], order: Order) -> None:
     fills.log.append(f"{venue.name} filled order {order.id}")
 
 
-def heartbeat(fills: ResMut[Fills], shutdown: Res[Shutdown], now: float) -> None:
-    fills.log.append(f"heartbeat at t={now}")
-    if now >= 3.0:
+def heartbeat(fills: ResMut[Fills], shutdown: Res[Shutdown], beats: Local[Cell[int]],
+              now: float) -> None:
+    """A timer handler: ``now`` is the loop's time (``loop.time()``) when it fires."""
+    beats.value += 1
+    fills.log.append(f"heartbeat {beats.value}")
+    if beats.value == 3:
         shutdown.trigger()
 
 
-def main() -> None:
-    wb = WorldBuilder()
-    wb.install_plugin(RiskPlugin())
-    wb.register(Fills())
-    harness = TestHarness(wb)  # builds the World, installs a timer driver, virtual clock
-    world = harness.world
-
-    check = into_handler(accept, world.registry)
-    counter_a = into_handler(seen_per_handler, world.registry)
-    counter_b = into_handler(seen_per_handler, world.registry)
-    fill = into_callback(on_fill, Venue("XNAS"), world.registry)
-
+async def feed(orders: asyncio.Queue[Order | None]) -> None:
+    """Stands in for a network feed: orders arrive one by one."""
     for order in (Order(1, 10), Order(2, 500), Order(3, 20)):
-        world.next_sequence()  # one sequence number per event
-        ok = check.run(world, order)
+        await orders.put(order)
+        await asyncio.sleep(0.001)
+    await orders.put(None)
+
+
+async def dispatch(orders: asyncio.Queue[Order | None]) -> None:
+    """The executor of the order handlers: one sequence number and one handler run per event."""
+    w = world()  # the World of the running loop
+    check = into_handler(accept, w.registry)
+    fill = into_callback(on_fill, Venue("XNAS"), w.registry)
+    while (order := await orders.get()) is not None:
+        w.next_sequence()
+        ok = check.run(w, order)
         if ok:
-            fill.run(world, order)
+            fill.run(w, order)
         # ResMut access is the write signal: the counter is stamped even for the rejected
         # order, because `accept` declared write access (see docs/world.md).
-        print(f"seq {world.sequence}: order {order.id} accepted={ok} "
-              f"counter changed={world.is_changed(Cell[int])}")
-
-    print("accepted:", world.resource(Cell[int]).value)
-    print("locals:", counter_a.run(world, Order(0, 0)), counter_a.run(world, Order(0, 0)),
-          counter_b.run(world, Order(0, 0)))
+        print(f"seq {w.sequence}: order {order.id} accepted={ok} "
+              f"counter changed={w.is_changed(Cell[int])}")
+    print("accepted:", w.resource(Cell[int]).value)
     print("venue context:", fill.ctx)
 
-    Periodic(world.resource(TimerQueue), 1.0, into_handler(heartbeat, world.registry), start=1.0)
-    while not world.is_shutdown():
-        harness.advance(1.0)
-    print("\n".join(world.resource(Fills).log))
+
+async def main(w: World, timers: TimerPoller) -> None:
+    timers.attach(asyncio.get_running_loop(), w)  # timers now run on the loop's timer wheel
+    orders: asyncio.Queue[Order | None] = asyncio.Queue()
+    await asyncio.gather(feed(orders), dispatch(orders))
+
+    counter_a = into_handler(seen_per_handler, w.registry)
+    counter_b = into_handler(seen_per_handler, w.registry)
+    print("locals:", counter_a.run(w, Order(0, 0)), counter_a.run(w, Order(0, 0)),
+          counter_b.run(w, Order(0, 0)))
+
+    Periodic(w.resource(TimerQueue), 0.01, into_handler(heartbeat, w.registry))
+    await w.resource(Shutdown).wait()  # the third heartbeat triggers it
+    print("\n".join(w.resource(Fills).log))
 
 
 if __name__ == "__main__":
-    main()
+    wb = WorldBuilder()
+    wb.install_plugin(RiskPlugin())
+    wb.register(Fills())
+    timer_driver = wb.install_driver(TimerInstaller())
+    w = wb.build()
+    nexusloop.run(main(w, timer_driver), world=w)  # the loop carries the World: world() finds it
