@@ -9,12 +9,18 @@ loop decodes each one and dispatches it, one World sequence number per message.
 * Trades go through a DAG: ``parse`` -> fork into a VWAP arm and a "trade vs. book mid" arm ->
   ``merge`` into a report -> a ``FanOut`` to the statistics and the tape.
 
+``main`` runs it on nexusloop: the feed arrives over a socket pair, a line per message (with the
+stream's flow control between the sender task and the reader), and the reader dispatches each
+line as it comes; ``run`` is the same dispatch over a list, for tests and replay.
+
 Run ``python examples/market_data.py [--messages N] [--seed S]``.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import nexusloop
 from nexusloop.world import (
     BatchPipeline,
     BuiltPipeline,
@@ -216,22 +223,47 @@ def simulated_feed(n: int, seed: int) -> list[str]:
     return out
 
 
-def run(feed: Sequence[str], handler: FeedHandler) -> None:
-    """The driver: quotes are batched until a trade arrives (trades see the book up to it)."""
+def on_message(handler: FeedHandler, line: str) -> None:
+    """The driver's step: quotes are batched until a trade arrives (trades see the book up to it)."""
     world = handler.world
     quotes = handler.quotes
-    trades = handler.trades
-    pending = quotes.input
-    for line in feed:
-        world.next_sequence()
-        if line.startswith("T"):
+    world.next_sequence()
+    if line.startswith("T"):
+        quotes.run(world)
+        handler.trades.run(world, line)
+    else:
+        quotes.input.append(line)
+        if len(quotes.input) >= quotes.capacity:
             quotes.run(world)
-            trades.run(world, line)
-        else:
-            pending.append(line)
-            if len(pending) >= quotes.capacity:
-                quotes.run(world)
-    quotes.run(world)
+
+
+def run(feed: Sequence[str], handler: FeedHandler) -> None:
+    """The whole feed, synchronously (tests, replay)."""
+    for line in feed:
+        on_message(handler, line)
+    handler.quotes.run(handler.world)
+
+
+async def run_on_loop(feed: Sequence[str], handler: FeedHandler) -> None:
+    """The same on the event loop: a sender task streams the feed through a socket pair."""
+    rsock, wsock = socket.socketpair()
+    reader, rwriter = await asyncio.open_connection(sock=rsock)
+    _, writer = await asyncio.open_connection(sock=wsock)
+
+    async def send() -> None:
+        for line in feed:
+            writer.write(line.encode() + b"\n")
+            await writer.drain()  # waits only when the socket and the transport's buffer are full
+        writer.close()  # the reader sees EOF
+        await writer.wait_closed()
+
+    sender = asyncio.create_task(send())
+    async for raw in reader:
+        on_message(handler, raw.decode().rstrip("\n"))
+    handler.quotes.run(handler.world)
+    await sender
+    rwriter.close()
+    await rwriter.wait_closed()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -242,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler = build()
     feed = simulated_feed(args.messages, args.seed)
-    run(feed, handler)
+    nexusloop.run(run_on_loop(feed, handler))
 
     world = handler.world
     stats = world.resource(Stats)

@@ -9,6 +9,8 @@ from types import ModuleType
 
 import pytest
 
+import nexusloop
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "market_data.py"
 
 
@@ -73,3 +75,15 @@ def test_runs_as_a_script() -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "book updates" in proc.stdout
+
+
+def test_on_the_loop_matches_the_synchronous_run(example: ModuleType) -> None:
+    """main() streams the feed through a socket pair on nexusloop: same results as run()."""
+    feed = example.simulated_feed(5000, 3)
+    sync, looped = example.build(), example.build()
+    example.run(feed, sync)
+    nexusloop.run(example.run_on_loop(feed, looped))
+    for kind in (example.OrderBook, example.Vwap):
+        assert looped.world.resource(kind) == sync.world.resource(kind)
+    assert looped.world.resource(example.Stats) == sync.world.resource(example.Stats)
+    assert looped.world.sequence == sync.world.sequence == len(feed)
