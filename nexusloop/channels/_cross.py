@@ -210,7 +210,7 @@ class _SenderCore:
                 st.tx.remove(waker)  # if it was woken already, this producer used the room
                 return
             if self._closed or not st.receiver_open:
-                st.tx.remove(waker)
+                st.tx.pass_on(waker)  # a wake-up already given to it must not be lost
                 continue  # _refuse raises
             if deadline is None:
                 lock.acquire()
@@ -245,7 +245,7 @@ class _SenderCore:
                 st.tx.remove(waker)
                 return
             if self._closed or not st.receiver_open:
-                st.tx.remove(waker)
+                st.tx.pass_on(waker)
                 continue
             try:
                 await fut

@@ -147,9 +147,9 @@ class _State:
 
     def push(self, value: Any) -> None:
         """Append ``value`` (the caller checked it fits)."""
+        if self.tail - self.head > self.mask:
+            self.grow()  # re-bases head and tail
         tail = self.tail
-        if tail - self.head > self.mask:
-            self.grow()
         self.ring[tail & self.mask] = value
         self.tail = tail + 1
 

@@ -90,11 +90,9 @@ class RecvPark:
 
     def notify(self) -> None:
         """Data may be available or an end reached: wake the parked tasks. Any thread."""
-        if self.parked and not self.wake_scheduled:
+        loop = self.loop
+        if self.parked and not self.wake_scheduled and loop is not None:
             self.wake_scheduled = True
-            loop = self.loop
-            if loop is None:
-                return
             try:
                 loop.call_soon_threadsafe(self.wake)
             except RuntimeError:  # the loop is closed: nobody is left to wake

@@ -162,6 +162,25 @@ def test_try_send_try_recv_fifo() -> None:
         rx.try_recv()
 
 
+@pytest.mark.parametrize("offset", [0, 1, 5, 8, 13])
+def test_the_buffer_grows_in_order_wherever_it_wraps(offset: int) -> None:
+    """The ring doubles when full; the items keep their order whatever the ring's position
+    (a regression: the position was taken before the ring re-based itself)."""
+    tx, rx = local()
+    for i in range(offset):  # move the ring's head and tail away from 0
+        tx.try_send(i)
+        assert rx.try_recv() == i
+    sent = list(range(100))
+    for item in sent[:50]:
+        tx.try_send(item)
+    got = [rx.try_recv() for _ in range(20)]
+    for item in sent[50:]:
+        tx.try_send(item)
+    got += [rx.try_recv() for _ in range(80)]
+    assert got == sent
+    assert len(rx) == 0
+
+
 def test_bounded_try_send_reports_full() -> None:
     tx, rx = local(2)
     assert tx.capacity == rx.capacity == 2
