@@ -10,10 +10,10 @@ import asyncio
 import inspect
 import sys
 import warnings
-from asyncio import events
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, Unpack
 
+from nexusloop import _compat
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop.loop import Loop
 
@@ -54,7 +54,7 @@ def run(
     raises ``RuntimeError`` as ``asyncio.run`` does, and closes ``main`` so that it does not
     warn "never awaited".
     """
-    if events._get_running_loop() is not None:
+    if _compat.get_running_loop_or_none() is not None:
         if inspect.iscoroutine(main):
             main.close()
         raise RuntimeError("nexusloop.run() cannot be called from a running event loop")

@@ -23,12 +23,12 @@ import threading
 import traceback
 import warnings
 import weakref
-from asyncio import events
 from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import nexusloop.net._pipe as _pipe
 import nexusloop.net._subprocess as _subprocess
+from nexusloop import _compat
 from nexusloop._core._loopcore import LoopCore, TransportTable
 from nexusloop._executor import ExecutorService
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
@@ -36,9 +36,9 @@ from nexusloop._service import LoopService
 from nexusloop._signals import SignalService
 from nexusloop.net import _connect, _datagram, _dns, _sendfile, _server, _sock, _tls
 
-# asyncio's private helpers are not in typeshed: reach them through Any-typed module aliases.
+# asyncio's submodules as Any-typed aliases (their logger and public helpers are looked up at
+# call time); its private helpers come from nexusloop._compat.
 base_events: Any = asyncio.base_events
-coroutines: Any = asyncio.coroutines
 futures: Any = asyncio.futures
 tasks: Any = asyncio.tasks
 
@@ -59,7 +59,7 @@ def _run_until_complete_cb(fut: asyncio.Future[Any]) -> None:
         if isinstance(exc, (SystemExit, KeyboardInterrupt)):
             # run_forever() is already unwinding with this exception: don't stop twice.
             return
-    futures._get_loop(fut).stop()
+    _compat.future_loop(fut).stop()
 
 
 def _format_handle(handle: Any) -> str:
@@ -130,7 +130,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth: int | None = None
         self._clock_resolution = __import__("time").get_clock_info("monotonic").resolution
-        self._debug = coroutines._is_debug_mode()
+        self._debug = _compat.is_debug_mode()
         self.world = options.world
         # Network state (nexusloop.net): transports by fd (add_reader on a transport's fd is an
         # error, as in asyncio), the listener of each serving socket, Unix paths to clean up.
@@ -159,7 +159,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     def _check_running(self) -> None:
         if self.is_running():
             raise RuntimeError("This event loop is already running")
-        if events._get_running_loop() is not None:
+        if _compat.get_running_loop_or_none() is not None:
             raise RuntimeError("Cannot run the event loop while another loop is running")
 
     def run_forever(self) -> None:
@@ -174,12 +174,12 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
                 firstiter=self._asyncgen_firstiter_hook,
                 finalizer=self._asyncgen_finalizer_hook,
             )
-            events._set_running_loop(self)
+            _compat.set_running_loop(self)
             self._run_forever_core()
         finally:
             self._stopping = False
             self._thread_id = None
-            events._set_running_loop(None)
+            _compat.set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_hooks)
 

@@ -20,8 +20,9 @@ Design notes:
 """
 from __future__ import annotations
 
-from asyncio import format_helpers
 from typing import Any
+
+from nexusloop import _compat
 
 try:
     import cython
@@ -54,14 +55,14 @@ class Handle:
         self._repr: str | None = None
         self._source_traceback: Any = None
         if loop is not None and loop.get_debug():
-            self._source_traceback = format_helpers.extract_stack(_getframe(1))
+            self._source_traceback = _compat.extract_stack(_getframe(1))
 
     def _repr_info(self) -> list[str]:
         info = [self.__class__.__name__]
         if self._cancelled:
             info.append("cancelled")
         if self._callback is not None:
-            info.append(format_helpers._format_callback_source(self._callback, self._args))
+            info.append(_compat.format_callback_source(self._callback, self._args))
         if self._source_traceback:
             frame = self._source_traceback[len(self._source_traceback) - 1]
             info.append(f"created at {frame[0]}:{frame[1]}")
@@ -104,7 +105,7 @@ class Handle:
             self = None  # type: ignore[assignment]  # noqa: PLW0642
 
     def _report(self, exc: BaseException) -> None:
-        cb = format_helpers._format_callback_source(self._callback, self._args)
+        cb = _compat.format_callback_source(self._callback, self._args)
         context = {
             "message": f"Exception in callback {cb}",
             "exception": exc,

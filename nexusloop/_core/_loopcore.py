@@ -42,7 +42,6 @@ import select as _select
 import threading
 import time as _time
 import weakref as _weakref_module
-from asyncio.format_helpers import extract_stack as _extract_stack
 from asyncio.futures import Future as _Future
 from asyncio.tasks import Task as _Task
 from sys import _getframe
@@ -53,6 +52,7 @@ try:
 except ImportError:  # pragma: no cover
     from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
 
+from nexusloop._compat import extract_stack as _extract_stack
 from nexusloop._core._handles import Handle, TimerHandle, _new_handle, _new_timer
 from nexusloop._core._poller import fileobj_to_fd as _fileobj_to_fd
 from nexusloop._core._poller import new_poller

@@ -138,13 +138,14 @@ from __future__ import annotations
 import threading
 import time
 from asyncio import get_running_loop
-from asyncio.events import _get_running_loop
 from typing import Any
 
 try:
     import cython
 except ImportError:  # pragma: no cover
     from nexusloop._core import _cyshim as cython
+
+from nexusloop._compat import get_running_loop_or_none as _get_running_loop
 
 from ._errors import ChannelEmpty, ChannelFull, EndOfChannel, HandleClosed, ReceiverGone
 from ._local import ChannelStatistics

@@ -49,7 +49,6 @@ import sys
 import threading
 import time
 from asyncio import get_running_loop
-from asyncio.events import _get_running_loop
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -58,6 +57,8 @@ try:
     import cython
 except ImportError:  # pragma: no cover
     from nexusloop._core import _cyshim as cython
+
+from nexusloop._compat import get_running_loop_or_none as _get_running_loop
 
 from ._errors import ChannelEmpty, ChannelFull, EndOfChannel, HandleClosed, ReceiverGone
 from ._local import ChannelStatistics, _check_capacity

@@ -77,10 +77,11 @@ from __future__ import annotations
 
 import sys
 from asyncio import AbstractEventLoop, Future
-from asyncio.events import _get_running_loop
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+
+from nexusloop._compat import get_running_loop_or_none as _get_running_loop
 
 from ._errors import ChannelEmpty, ChannelFull, EndOfChannel, HandleClosed, ReceiverGone
 

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import threading
 from asyncio import AbstractEventLoop, Future
-from asyncio.events import _get_running_loop
 from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any
+
+from nexusloop._compat import get_running_loop_or_none as _get_running_loop
 
 __all__: list[str] = []  # internal: used by _cross and _bytes
 

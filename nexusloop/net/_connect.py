@@ -19,6 +19,7 @@ import socket
 from asyncio import staggered
 from typing import Any
 
+from nexusloop import _compat
 from nexusloop._core._loopcore import Watcher
 from nexusloop.net._server import resolve
 from nexusloop.net._stream import SocketTransport
@@ -264,7 +265,7 @@ async def create_connection(
         ssl, host, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout
     )
     if sock is not None:
-        base_events._check_ssl_socket(sock)
+        _compat.check_ssl_socket(sock)
     tls = client_config(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
     if happy_eyeballs_delay is not None and interleave is None:
         interleave = 1  # RFC 8305: interleave families when racing
@@ -273,7 +274,7 @@ async def create_connection(
             raise ValueError("host/port and sock can not be specified at the same time")
         if local_addr is None and happy_eyeballs_delay is None and not all_errors:
             # The common case, a numeric address: no resolver, one attempt, one coroutine.
-            info = base_events._ipaddr_info(host, port, family, socket.SOCK_STREAM, proto)
+            info = _compat.ipaddr_info(host, port, family, socket.SOCK_STREAM, proto)
             if info is not None:
                 transport, protocol = await _open_connection(loop, info, protocol_factory, tls)
                 if loop._debug:
@@ -292,7 +293,7 @@ async def create_connection(
             if not laddr_infos:
                 raise OSError("getaddrinfo() returned empty list")
         if interleave:
-            infos = base_events._interleave_addrinfos(infos, interleave)
+            infos = _compat.interleave_addrinfos(infos, interleave)
         exceptions: list[list[OSError]] = []
         if happy_eyeballs_delay is None:
             for addr_info in infos:
@@ -383,6 +384,6 @@ async def connect_accepted_socket(
         raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
     if ssl_shutdown_timeout is not None and not ssl:
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-    base_events._check_ssl_socket(sock)
+    _compat.check_ssl_socket(sock)
     tls = server_config(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     return await make_transport(loop, sock, protocol_factory, tls=tls)

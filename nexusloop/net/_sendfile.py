@@ -63,6 +63,8 @@ import socket
 from asyncio import constants, transports
 from typing import Any
 
+from nexusloop import _compat
+
 try:
     import ssl
 except ImportError:  # pragma: no cover - Python built without ssl
@@ -71,7 +73,7 @@ except ImportError:  # pragma: no cover - Python built without ssl
 __all__ = ["sendfile", "sock_sendfile"]
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
-_SendfileMode = constants._SendfileMode
+_SendfileMode = _compat.SendfileMode
 _SendfileNotAvailable = asyncio.SendfileNotAvailableError
 _SOCK_FALLBACK_BLOCK = constants.SENDFILE_FALLBACK_READBUFFER_SIZE  # 256 KiB, as asyncio
 _TRANSPORT_FALLBACK_BLOCK = 16384  # asyncio's read size for loop.sendfile's fallback

@@ -35,6 +35,7 @@ import weakref
 from asyncio import constants, trsock
 from typing import Any
 
+from nexusloop import _compat
 from nexusloop._core._loopcore import Watcher
 from nexusloop.net._stream import SocketTransport
 from nexusloop.net._tls import TLSConfig, server_config, watch_accepted_handshake
@@ -262,7 +263,7 @@ async def create_server(
     """
     _check_server_tls_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     if sock is not None:
-        base_events._check_ssl_socket(sock)
+        _compat.check_ssl_socket(sock)
     if host is not None or port is not None:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
@@ -300,7 +301,7 @@ async def resolve(loop: Any, address: Any, *, family: int = 0, type: int = socke
                   proto: int = 0, flags: int = 0) -> Any:
     """``getaddrinfo`` without the executor round trip for numeric hosts (as asyncio)."""
     host, port = address[:2]
-    info = base_events._ipaddr_info(host, port, family, type, proto, *address[2:])
+    info = _compat.ipaddr_info(host, port, family, type, proto, *address[2:])
     if info is not None:
         return [info]
     return await loop.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
@@ -324,7 +325,7 @@ def _bind_all(loop: Any, infos: Any, reuse_address: Any, reuse_port: Any,
             if reuse_address:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
             if reuse_port:
-                base_events._set_reuseport(sock)
+                _compat.set_reuseport(sock)
             if keep_alive:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
             if _HAS_IPV6 and af == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):

@@ -80,6 +80,7 @@ try:
 except ImportError:  # pragma: no cover
     from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
 
+from nexusloop import _compat
 from nexusloop._core._loopcore import Watcher
 from nexusloop.net._flow import notify_protocol, water_marks
 
@@ -499,7 +500,7 @@ class SocketTransport(asyncio.Transport):
 
     max_size = _MAX_SIZE
     _start_tls_compatible = True
-    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+    _sendfile_compatible = _compat.SendfileMode.TRY_NATIVE
     _core: Any = None  # __del__ must work on a half-built transport
 
     def __init__(

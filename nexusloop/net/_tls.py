@@ -87,6 +87,7 @@ try:
 except ImportError:  # pragma: no cover
     from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
 
+from nexusloop import _compat
 from nexusloop.net._flow import notify_protocol, water_marks
 
 try:
@@ -741,7 +742,7 @@ class SSLTransport(transports.Transport):
     """
 
     _start_tls_compatible = True  # TLS in TLS (a proxy's tunnel) works as in asyncio
-    _sendfile_compatible = constants._SendfileMode.FALLBACK
+    _sendfile_compatible = _compat.SendfileMode.FALLBACK
 
     def __init__(self, loop: Any, ssl_protocol: SSLProtocol, core: _TLSCore) -> None:
         super().__init__()
