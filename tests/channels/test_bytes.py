@@ -19,11 +19,10 @@ import pickle
 import random
 import struct
 import threading
-import time
 import tracemalloc
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -44,78 +43,18 @@ from nexusloop.channels import (
     spsc_bytes,
 )
 
+from .conftest import Threads, give_threads_time, run, settle
+
 pytestmark = pytest.mark.timeout(120)
 
-R = TypeVar("R")
 Factory = Callable[[int], tuple[BytesSender, BytesReceiver]]
 FLAVOURS = ["mpsc_bytes", "spsc_bytes"]
-JOIN_TIMEOUT = 30.0
-
-
-def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, R], timeout: float = 30) -> R:
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    while not predicate():
-        await asyncio.sleep(0.001)
-
-
-def give_threads_time() -> None:
-    """Let started threads reach their blocking call (best effort: nothing asserts it)."""
-    time.sleep(0.05)
-
-
 @pytest.fixture(params=FLAVOURS)
 def flavour(request: pytest.FixtureRequest) -> Factory:
     factory: Factory = getattr(channels, request.param)
     return factory
 
 
-class Threads:
-    """Start threads, remember them, join them all (failing if one does not end)."""
-
-    def __init__(self) -> None:
-        self.threads: list[threading.Thread] = []
-        self.errors: list[BaseException] = []
-
-    def start(self, fn: Callable[..., Any], *args: Any) -> threading.Thread:
-        def body() -> None:
-            try:
-                fn(*args)
-            except BaseException as exc:  # reported by join_all
-                self.errors.append(exc)
-
-        t = threading.Thread(target=body, daemon=True)
-        self.threads.append(t)
-        t.start()
-        return t
-
-    def join_all(self) -> None:
-        for t in self.threads:
-            t.join(JOIN_TIMEOUT)
-        alive = [t for t in self.threads if t.is_alive()]
-        assert not alive, f"threads did not end: {alive}"
-        if self.errors:
-            raise self.errors[0]
-
-    async def join_all_async(self) -> None:
-        await until(lambda: not any(t.is_alive() for t in self.threads))
-        self.join_all()
-
-
-@pytest.fixture
-def threads() -> Iterator[Threads]:
-    ts = Threads()
-    yield ts
-    for t in ts.threads:
-        t.join(JOIN_TIMEOUT)
-    assert not any(t.is_alive() for t in ts.threads)
 
 
 def payload(who: int, seq: int, n: int) -> bytes:
