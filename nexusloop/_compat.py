@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.constants
+import inspect
 import asyncio.format_helpers
 from typing import Any
 
@@ -45,10 +46,26 @@ set_running_loop = _events._set_running_loop
 
 # futures / coroutines: the loop of any future-like object, and PYTHONASYNCIODEBUG.
 future_loop = _futures._get_loop
-is_debug_mode = _coroutines._is_debug_mode
+
+
+def is_debug_mode() -> bool:
+    """PYTHONASYNCIODEBUG / ``-X dev``: looked up at each call, as asyncio does (its tests patch
+    ``asyncio.coroutines._is_debug_mode``)."""
+    return bool(_coroutines._is_debug_mode())
+
 
 # format_helpers: reprs of callbacks and creation tracebacks in debug mode.
-format_callback_source = _format_helpers._format_callback_source
+_DEBUG_ARGS = "debug" in inspect.signature(_format_helpers._format_callback_source).parameters
+
+
+def format_callback_source(func: Any, args: Any, debug: bool) -> str:
+    """``name(args) at file:line`` as asyncio's handles show a callback. From 3.13 asyncio shows
+    the arguments only in debug mode (they may be secrets); before, always."""
+    if _DEBUG_ARGS:
+        return str(_format_helpers._format_callback_source(func, args, debug=debug))
+    return str(_format_helpers._format_callback_source(func, args))
+
+
 extract_stack = _format_helpers.extract_stack
 
 # constants: how a transport takes part in loop.sendfile() (native, fallback, try native first).

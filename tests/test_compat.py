@@ -9,6 +9,7 @@ import asyncio
 import re
 import socket
 import ssl
+import sys
 import traceback
 from pathlib import Path
 
@@ -87,11 +88,46 @@ def test_debug_formatting_helpers() -> None:
     def callback(x: int) -> None:
         pass
 
-    text = _compat.format_callback_source(callback, (1,))
+    text = _compat.format_callback_source(callback, (1,), True)
     assert text.startswith("test_debug_formatting_helpers.<locals>.callback(1)")
     assert __file__.rsplit("/", 1)[-1] in text
+    quiet = _compat.format_callback_source(callback, (1,), False)
+    hidden = sys.version_info >= (3, 13)  # 3.13: arguments only in debug mode
+    assert quiet.startswith("test_debug_formatting_helpers.<locals>.callback(" +
+                            ("" if hidden else "1") + ")")
     stack = _compat.extract_stack()
     assert isinstance(stack, traceback.StackSummary) and len(stack) > 0
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_handle_reprs_show_callbacks_as_asyncio_does(debug: bool) -> None:
+    """A handle's repr names its callback exactly as asyncio's does, arguments included or not
+    (3.13 hides them outside debug mode)."""
+    import nexusloop
+
+    def callback(secret: str) -> None:
+        pass
+
+    stock, nexus = asyncio.new_event_loop(), nexusloop.new_event_loop()
+    try:
+        reprs = []
+        for loop in (stock, nexus):
+            loop.set_debug(debug)
+            handle = loop.call_soon(callback, "hunter2")
+            reprs.append(repr(handle).split(" created at ")[0])
+            handle.cancel()
+        assert reprs[0].replace("cancelled ", "") == reprs[1].replace("cancelled ", "")
+        assert ("hunter2" in reprs[1]) == (debug or sys.version_info < (3, 13))
+    finally:
+        stock.close()
+        nexus.close()
+
+
+def test_is_debug_mode_is_looked_up_at_each_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(asyncio.coroutines, "_is_debug_mode", lambda: True)
+    assert _compat.is_debug_mode() is True
+    monkeypatch.setattr(asyncio.coroutines, "_is_debug_mode", lambda: False)
+    assert _compat.is_debug_mode() is False
 
 
 def test_sendfile_modes() -> None:

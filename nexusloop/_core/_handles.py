@@ -62,7 +62,8 @@ class Handle:
         if self._cancelled:
             info.append("cancelled")
         if self._callback is not None:
-            info.append(_compat.format_callback_source(self._callback, self._args))
+            info.append(_compat.format_callback_source(
+                self._callback, self._args, self._loop.get_debug()))
         if self._source_traceback:
             frame = self._source_traceback[len(self._source_traceback) - 1]
             info.append(f"created at {frame[0]}:{frame[1]}")
@@ -105,7 +106,7 @@ class Handle:
             self = None  # type: ignore[assignment]  # noqa: PLW0642
 
     def _report(self, exc: BaseException) -> None:
-        cb = _compat.format_callback_source(self._callback, self._args)
+        cb = _compat.format_callback_source(self._callback, self._args, self._loop.get_debug())
         context = {
             "message": f"Exception in callback {cb}",
             "exception": exc,
