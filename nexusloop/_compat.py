@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.constants
-import inspect
 import asyncio.format_helpers
+import inspect
 from typing import Any
 
 # Private names are not in typeshed: the modules are typed Any here, and only here.
