@@ -115,8 +115,11 @@ def _nexusloop_core_status() -> dict[str, Any]:
         meant = os.path.exists(os.path.join(core_dir, short + ".pxd"))
         entry: dict[str, Any] = {"file": getattr(mod, "__file__", None), "compiled": compiled,
                                  "meant_compiled": meant}
-        if compiled and meant and entry["file"]:
-            # An extension older than its source measures yesterday's code.
+        installed = any(part in ("site-packages", "dist-packages")
+                        for part in os.path.normpath(core_dir).split(os.sep))
+        if compiled and meant and entry["file"] and not installed:
+            # In a checkout, an extension older than its source measures yesterday's code (an
+            # installed package's file times say nothing about that).
             with contextlib.suppress(OSError):
                 built = os.path.getmtime(entry["file"])
                 src = max(os.path.getmtime(os.path.join(core_dir, short + ext))
@@ -831,7 +834,10 @@ def parent_main(argv: list[str], prog: str = "benchmarks/run.py", cli: bool = Fa
         pure = [m for m, d in infos["nexusloop"].get("core_modules", {}).items()
                 if d.get("meant_compiled") and not d["compiled"]]
         warnings.append("!!! nexusloop is NOT COMPILED: the 'nexusloop' column measures pure "
-                        "Python. Build with `pip install -e . --no-build-isolation`. "
+                        "Python. Build with `pip install -e . --no-build-isolation` (or, "
+                        "after `pip install .`, do not run `python -m nexusloop` from the "
+                        "source checkout, whose uncompiled sources it imports: use the "
+                        "`nexusloop` command). "
                         f"Pure modules: {', '.join(pure) or '(no nexusloop._core modules loaded)'}")
     if "nexusloop" in loops and infos["nexusloop"].get("stale"):
         warnings.append("!!! nexusloop extension(s) older than their source (stale build, "
