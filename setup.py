@@ -1,7 +1,7 @@
 """Build script: compiles the hot-path modules with Cython.
 
 Every compiled module is an ordinary ``.py`` file: under ``nexusloop/_core`` and
-``nexusloop/channels`` with an augmenting ``.pxd`` beside it, in ``nexusloop/net`` the transports on their own; Cython compiles them, and the same ``.py`` runs unchanged when the
+``nexusloop/channels`` and ``nexusloop/runtime`` with an augmenting ``.pxd`` beside it, in ``nexusloop/net`` the transports on their own; Cython compiles them, and the same ``.py`` runs unchanged when the
 extension is absent or ``NEXUSLOOP_NO_EXTENSIONS=1`` is set. Setting that variable at build time
 skips compilation altogether (a pure-Python install).
 """
@@ -14,6 +14,7 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).parent
 CORE = HERE / "nexusloop" / "_core"
 CHANNELS = HERE / "nexusloop" / "channels"
+RUNTIME = HERE / "nexusloop" / "runtime"
 # Modules compiled as ordinary Python modules (no .pxd): their classes must stay Python classes
 # (transports subclass asyncio.Transport), but Cython still removes the interpreter overhead.
 PLAIN = [
@@ -36,7 +37,7 @@ def _extensions():
     from setuptools import Extension
 
     exts = []
-    for pxd in sorted([*CORE.glob("*.pxd"), *CHANNELS.glob("*.pxd")]):
+    for pxd in sorted([*CORE.glob("*.pxd"), *CHANNELS.glob("*.pxd"), *RUNTIME.glob("*.pxd")]):
         py = pxd.with_suffix(".py")
         if not py.exists():
             continue

@@ -7,7 +7,7 @@ extension was built) the very same ``.py`` files are imported as ordinary Python
 modes run identical logic and the test suite runs in both.
 
 In pure mode a meta-path finder maps the compiled modules (``nexusloop._core.*``, the
-transports in ``nexusloop.net`` and the channels) to their sources, so plain imports honour the
+transports in ``nexusloop.net``, the channels and the runtime) to their sources, so plain imports honour the
 switch too.
 
 Extensions that exist but do not load
@@ -41,6 +41,7 @@ _COMPILED_PACKAGES = {
     __name__: _HERE,
     "nexusloop.net": os.path.join(os.path.dirname(_HERE), "net"),
     "nexusloop.channels": os.path.join(os.path.dirname(_HERE), "channels"),
+    "nexusloop.runtime": os.path.join(os.path.dirname(_HERE), "runtime"),
 }
 
 

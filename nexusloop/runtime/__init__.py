@@ -1,0 +1,1 @@
+"""The nexus runtime layer (in progress): spawn / JoinHandle / slab, time, cancellation."""
