@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.constants
 import asyncio.format_helpers
+import importlib
 import inspect
 from typing import Any
 
@@ -22,11 +23,14 @@ _coroutines: Any = asyncio.coroutines
 _events: Any = asyncio.events
 _format_helpers: Any = asyncio.format_helpers
 _futures: Any = asyncio.futures
+_tasks: Any = asyncio.tasks
+_base_tasks: Any = importlib.import_module("asyncio.base_tasks")
 
 __all__ = [
-    "SendfileMode", "check_ssl_socket", "extract_stack", "format_callback_source", "future_loop",
-    "get_running_loop_or_none", "interleave_addrinfos", "ipaddr_info", "is_debug_mode",
-    "set_reuseport", "set_running_loop",
+    "SendfileMode", "check_ssl_socket", "enter_task", "extract_stack", "format_callback_source",
+    "future_loop", "get_running_loop_or_none", "interleave_addrinfos", "ipaddr_info",
+    "is_debug_mode", "leave_task", "register_task", "set_reuseport", "set_running_loop",
+    "task_get_stack", "task_print_stack",
 ]
 
 # base_events: the checks and address helpers of create_connection/create_server.
@@ -70,3 +74,15 @@ extract_stack = _format_helpers.extract_stack
 
 # constants: how a transport takes part in loop.sendfile() (native, fallback, try native first).
 SendfileMode = _constants._SendfileMode
+
+# tasks: the hooks asyncio offers third-party task implementations (listed in asyncio.tasks'
+# __all__ on 3.12+): what makes asyncio.current_task() and asyncio.all_tasks() see nexusloop's
+# runtime tasks. enter/leave raise RuntimeError when another task is already current.
+enter_task = _tasks._enter_task
+leave_task = _tasks._leave_task
+#: Add a task to asyncio's registry (a WeakSet: all_tasks() lists it while it is not done).
+register_task = _tasks._register_task
+
+# base_tasks: Task.get_stack() / print_stack() for any task-like object (uses _coro, _exception).
+task_get_stack = _base_tasks._task_get_stack
+task_print_stack = _base_tasks._task_print_stack

@@ -63,17 +63,31 @@ class LoopOptions:
             "under load drops from ~730 µs to ~70 µs (`docs/benchmarks.md`)"
         },
     )
+    slab: int = dataclasses.field(
+        default=0,
+        metadata={
+            "doc": "capacity of the task pool of `spawn_slab`: that many tasks made up front, a "
+            "spawn on a full pool raises `SlabFullError` (back-pressure); 0 grows on demand"
+        },
+    )
+    signal_handlers: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "doc": "handle SIGINT and SIGTERM on the loop (main thread only): "
+            "`nexusloop.shutdown_signal()` resolves instead of `KeyboardInterrupt`"
+        },
+    )
     world: Any = dataclasses.field(
         default=None,
         metadata={"doc": "a `nexusloop.world.World` carried by the loop (`loop.world`)"},
     )
 
     def __post_init__(self) -> None:
-        for name in ("tasks_per_cycle", "event_interval"):
+        for name in ("tasks_per_cycle", "event_interval", "slab"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-        for name in ("busy_poll", "timers_first"):
+        for name in ("busy_poll", "timers_first", "signal_handlers"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
@@ -90,6 +104,8 @@ class LoopOptions:
             raise ValueError("tasks_per_cycle must be >= 0 (0 means unlimited)")
         if self.event_interval < 1:
             raise ValueError("event_interval must be >= 1")
+        if self.slab < 0:
+            raise ValueError("slab must be >= 0 (0 means a pool that grows on demand)")
 
     @classmethod
     def from_kwargs(cls, options: LoopOptions | None = None, **kwargs: Any) -> LoopOptions:
@@ -140,4 +156,6 @@ class LoopOptionsKwargs(TypedDict, total=False):
     event_interval: int
     busy_poll: bool
     timers_first: bool
+    slab: int
+    signal_handlers: bool
     world: Any

@@ -81,7 +81,8 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
 class SignalService:
     """Signal handlers of one loop; see the module docstring for the contract."""
 
-    __slots__ = ("_loop", "handlers", "_rsock", "_wsock", "_reader_added", "_prev_wakeup_fd")
+    __slots__ = ("_loop", "handlers", "_rsock", "_wsock", "_reader_added", "_prev_wakeup_fd",
+                 "shutdown_installed", "shutdown_received", "_shutdown_waiters")
 
     def __init__(self, loop: Loop) -> None:
         # Weak: the loop owns this service (see nexusloop._service).
@@ -92,6 +93,10 @@ class SignalService:
         self._reader_added = False
         # The wakeup fd installed before our first handler, restored after the last one.
         self._prev_wakeup_fd: int | None = None
+        # LoopOptions.signal_handlers: SIGINT/SIGTERM resolve nexusloop.shutdown_signal().
+        self.shutdown_installed = False
+        self.shutdown_received: signal.Signals | None = None
+        self._shutdown_waiters: list[asyncio.Future[signal.Signals]] = []
 
     def _live_loop(self) -> Loop:
         loop = self._loop()
@@ -185,6 +190,41 @@ class SignalService:
         if not handlers:
             self._restore_wakeup_fd()
         return True
+
+    # -- shutdown signals (LoopOptions.signal_handlers) -------------------------------------
+
+    def install_shutdown(self) -> None:
+        """Handle SIGINT and SIGTERM: the first resolves every :meth:`shutdown_waiter`; a
+        second one, while the program shuts down, raises ``KeyboardInterrupt`` out of the loop
+        (so a stuck shutdown can still be interrupted)."""
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.add_signal_handler(sig, self._on_shutdown_signal, sig)
+        except RuntimeError as exc:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.remove_signal_handler(sig)
+            raise RuntimeError(
+                f"signal_handlers=True needs a loop made in the main thread ({exc})"
+            ) from None
+        self.shutdown_installed = True
+
+    def shutdown_waiter(self) -> asyncio.Future[signal.Signals]:
+        """A future resolved with the first shutdown signal (at once if it already came)."""
+        fut: asyncio.Future[signal.Signals] = self._live_loop().create_future()
+        if self.shutdown_received is not None:
+            fut.set_result(self.shutdown_received)
+        else:
+            self._shutdown_waiters.append(fut)
+        return fut
+
+    def _on_shutdown_signal(self, sig: int) -> None:
+        if self.shutdown_received is not None:
+            raise KeyboardInterrupt
+        self.shutdown_received = signal.Signals(sig)
+        waiters, self._shutdown_waiters = self._shutdown_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(self.shutdown_received)
 
     # -- internals -------------------------------------------------------------------------
 

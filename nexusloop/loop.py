@@ -139,6 +139,12 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         self._unix_server_sockets: dict[Any, int] = {}
         self._executor = self._add_service(ExecutorService(self))
         self._signals = self._add_service(SignalService(self))
+        if options.signal_handlers:
+            try:
+                self._signals.install_shutdown()
+            except BaseException:
+                self.close()
+                raise
 
     def __repr__(self) -> str:
         return (

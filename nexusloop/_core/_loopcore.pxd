@@ -92,6 +92,7 @@ cdef class LoopCore:
     cdef bint _wake_pending
     cdef public object _current_handle
     cdef public object _task_factory
+    cdef public object _spawner
     cdef public double slow_callback_duration
     cdef public double _clock_offset
     cdef public bint _virtual

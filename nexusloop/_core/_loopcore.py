@@ -183,6 +183,8 @@ class LoopCore:
         self._wake_pending = False
         self._current_handle: Any = None
         self._task_factory: Any = None
+        # nexusloop.runtime's per-loop state (task pool, unpooled tasks), made on first spawn.
+        self._spawner: Any = None
         self.slow_callback_duration = 0.1
         self._stat_ticks = 0
         self._stat_polls = 0

@@ -1,0 +1,1016 @@
+"""Runtime tasks: compiled task stepping, the task pool (slab) and join handles.
+
+Why a task class of our own
+---------------------------
+``spawn`` and ``spawn_slab`` run coroutines as :class:`RuntimeTask` objects rather than as
+``asyncio.Task``. Two reasons:
+
+* **Pooling.** A C ``asyncio.Task`` cannot be reset and reused; a ``RuntimeTask`` can. The task
+  pool (:class:`TaskPool`, the *slab*) keeps finished task objects and hands them to the next
+  ``spawn_slab``: in the steady state a spawn allocates nothing but the caller's coroutine (and
+  the join handle, from a freelist). A bounded pool refuses work when full: back-pressure.
+* **Stepping on the loop's own queue.** A task step is pushed straight into the loop core's
+  ready ring (``LoopCore._push``), and completion wakes all of a task's waiters from one queued
+  callback instead of one ``call_soon`` each.
+
+A ``RuntimeTask`` is an asyncio citizen nonetheless: it implements the ``asyncio.Task`` API
+(``cancel(msg)``, ``cancelling``, ``uncancel``, ``done``, ``result``, ``exception``,
+``add_done_callback(fn, context=)``, ``get_coro``, ``get_context``, ``get_name`` ...), is a
+future for ``asyncio.isfuture``, enters itself with asyncio's ``_enter_task`` hook while it steps
+(so ``asyncio.current_task()`` returns it and ``asyncio.timeout``, ``TaskGroup``, ``wait_for``
+work inside it) and registers with asyncio's task registry (so ``asyncio.all_tasks()`` lists it
+while it runs). Its stepping follows ``asyncio.Task.__step``/``__wakeup`` rule for rule (the
+bad-yield errors, the cancellation bookkeeping, ``KeyboardInterrupt``/``SystemExit`` passing
+through). It is *not* an ``isinstance`` of ``asyncio.Task``: code that checks the class (rare;
+``asyncio``'s own code does not) sees the difference.
+
+The lifecycle of a pooled task (a slot)
+---------------------------------------
+::
+
+    FREE --claim--> CLAIMED --spawn--> PENDING --coroutine ends--> DONE --released--> FREE
+                       \\--release / claim collected unused--------------------------/
+
+A done task is *released* (reset, its generation bumped, returned to the pool) when its outcome
+can no longer be asked for: its :class:`JoinHandle` has collected the outcome (``await``), or
+was detached or dropped. Until then the slot holds the result, as tokio's task cell does. The
+done callbacks of a task run before its release, so everyone who waited on it sees the outcome.
+A handle remembers the generation of the task it was given; an old handle never sees, nor
+cancels, a later task of the same slot.
+
+Errors are never lost: the exception of a task whose handle was dropped or detached, and that
+nobody retrieved, goes to the loop's exception handler when the task is released ("exception in
+detached task").
+"""
+from __future__ import annotations
+
+import itertools
+from asyncio import CancelledError, InvalidStateError
+from asyncio import iscoroutine
+from collections import deque
+from collections import deque as _deque
+from contextvars import copy_context as _copy_context
+from inspect import isgenerator as _isgenerator
+from typing import Any
+
+try:
+    import cython
+except ImportError:  # pragma: no cover
+    from nexusloop._core import _cyshim as cython  # type: ignore[no-redef]
+
+from nexusloop import _compat
+from nexusloop._core._handles import _new_handle
+from nexusloop._core._loopcore import LoopCore
+
+# Task states. FREE: a pooled task between two uses (``done()`` is True, so asyncio's
+# all_tasks() does not list it).
+_PENDING = 0
+_CANCELLED = 1
+_FINISHED = 2
+_FREE = 3
+
+_enter_task = _compat.enter_task
+_leave_task = _compat.leave_task
+_register_task = _compat.register_task
+_get_running_loop = _compat.get_running_loop_or_none
+_task_ids = itertools.count(1)
+_next_task_id = _task_ids.__next__
+
+
+def _cancelled_error(message: Any) -> BaseException:
+    return CancelledError() if message is None else CancelledError(message)
+
+
+@cython.cclass
+class RuntimeTask:
+    """A coroutine run by the nexusloop runtime (``spawn`` / ``spawn_slab``).
+
+    Behaves as an ``asyncio.Task`` (see the module docstring); users get one from
+    ``asyncio.current_task()`` inside a spawned coroutine, and hold a :class:`JoinHandle`
+    otherwise.
+    """
+
+    # Declared for type checkers; compiled, the .pxd makes these C fields.
+    _loop: Any
+    _owner: TaskOwner
+    _st: int
+    _generation: int
+    _result: Any
+    _exception: Any
+    _log_traceback: bool
+    _cancel_message: Any
+    _cancelled_exc: Any
+    _asyncio_future_blocking: bool
+    _cb_fn: Any
+    _cb_ctx: Any
+    _callbacks: list[tuple[Any, Any]] | None
+    _callbacks_queued: bool
+    _coro: Any
+    _context: Any
+    _name: str | None
+    _name_id: int
+    _fut_waiter: Any
+    _must_cancel: bool
+    _num_cancels_requested: int
+    _detached: bool
+    _source_traceback: Any
+    _log_destroy_pending: bool
+
+    def __init__(self) -> None:
+        raise TypeError("RuntimeTask objects are made by nexusloop.spawn() and spawn_slab()")
+
+    # --------------------------------------------------------------- future API
+
+    def get_loop(self) -> Any:
+        return self._loop
+
+    def done(self) -> bool:
+        return self._st != _PENDING
+
+    def cancelled(self) -> bool:
+        return self._st == _CANCELLED
+
+    def result(self) -> Any:
+        if self._st == _CANCELLED:
+            raise self._make_cancelled_error()
+        if self._st != _FINISHED:
+            raise InvalidStateError("Result is not ready.")
+        self._log_traceback = False
+        if self._exception is not None:
+            raise self._exception
+        return self._result
+
+    def exception(self) -> Any:
+        if self._st == _CANCELLED:
+            raise self._make_cancelled_error()
+        if self._st != _FINISHED:
+            raise InvalidStateError("Exception is not set.")
+        self._log_traceback = False
+        return self._exception
+
+    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
+        if context is None:
+            context = _copy_context()
+        if self._st != _PENDING:
+            self._loop.call_soon(fn, self, context=context)
+        elif self._cb_fn is None and not self._callbacks:
+            self._cb_fn = fn
+            self._cb_ctx = context
+        else:
+            if self._callbacks is None:
+                self._callbacks = []
+            self._callbacks.append((fn, context))
+
+    def remove_done_callback(self, fn: Any) -> int:
+        removed = 0
+        if self._cb_fn is not None and self._cb_fn == fn:
+            self._cb_fn = None
+            self._cb_ctx = None
+            removed = 1
+        if self._callbacks:
+            kept = [entry for entry in self._callbacks if entry[0] != fn]
+            removed += len(self._callbacks) - len(kept)
+            self._callbacks = kept
+        return removed
+
+    def set_result(self, result: Any) -> None:
+        raise RuntimeError("Task does not support set_result operation")
+
+    def set_exception(self, exception: Any) -> None:
+        raise RuntimeError("Task does not support set_exception operation")
+
+    def _make_cancelled_error(self) -> BaseException:
+        exc = self._cancelled_exc
+        if exc is not None:
+            self._cancelled_exc = None
+            return exc
+        return _cancelled_error(self._cancel_message)
+
+    def __await__(self) -> Any:
+        return self
+
+    __iter__ = __await__
+
+    def __next__(self) -> Any:
+        # Stateless: yields itself while pending (the awaiting task waits on it as on a
+        # future), then returns the result or raises.
+        if self._st == _PENDING:
+            self._asyncio_future_blocking = True
+            return self
+        if self._st == _FREE:
+            raise RuntimeError(f"{self!r} was recycled: await its JoinHandle, not the task")
+        raise StopIteration(self.result())
+
+    # ----------------------------------------------------------------- task API
+
+    def get_coro(self) -> Any:
+        return self._coro
+
+    def get_context(self) -> Any:
+        return self._context
+
+    def get_name(self) -> str:
+        if self._name is None:
+            self._name = f"Task-nx{self._name_id}"
+        return self._name  # type: ignore[no-any-return]
+
+    def set_name(self, value: Any) -> None:
+        self._name = str(value)
+
+    def get_stack(self, *, limit: Any = None) -> Any:
+        return _compat.task_get_stack(self, limit)
+
+    def print_stack(self, *, limit: Any = None, file: Any = None) -> None:
+        _compat.task_print_stack(self, limit, file)
+
+    def cancelling(self) -> int:
+        return self._num_cancels_requested
+
+    def uncancel(self) -> int:
+        if self._num_cancels_requested > 0:
+            self._num_cancels_requested -= 1
+            if self._num_cancels_requested == 0:
+                self._must_cancel = False
+        return self._num_cancels_requested
+
+    def cancel(self, msg: Any = None) -> bool:
+        self._log_traceback = False
+        if self._st != _PENDING:
+            return False
+        self._num_cancels_requested += 1
+        waiter = self._fut_waiter
+        if waiter is not None and waiter.cancel(msg=msg):
+            # Keep the waiter: it may be a task that ignores the request and must be
+            # cancelled again later.
+            return True
+        # The step is scheduled (or running): it throws CancelledError in.
+        self._must_cancel = True
+        self._cancel_message = msg
+        return True
+
+    @property
+    def _state(self) -> str:
+        """asyncio's future state names (``PENDING`` ...; ``FREE`` for an idle pooled task)."""
+        return ("PENDING", "CANCELLED", "FINISHED", "FREE")[self._st]
+
+    def __repr__(self) -> str:
+        info = [self._state.lower()]
+        if self._st == _PENDING and self._must_cancel:
+            info[0] = "cancelling"
+        info.append(f"name={self.get_name()!r}")
+        if self._coro is not None:
+            info.append(f"coro={self._coro!r}")
+        if self._st == _FINISHED:
+            if self._exception is not None:
+                info.append(f"exception={self._exception!r}")
+            else:
+                info.append(f"result={self._result!r}")
+        if self._fut_waiter is not None:
+            info.append(f"wait_for={self._fut_waiter!r}")
+        return f"<{type(self).__name__} {' '.join(info)}>"
+
+    # ---------------------------------------------------------------- stepping
+
+    def _schedule_step(self, exc: Any) -> None:
+        args = () if exc is None else (exc,)
+        handle = _new_handle(self._loop, self, args, self._context)
+        core: LoopCore = self._loop
+        core._push(handle)
+
+    def __call__(self, arg: Any = None) -> None:
+        # The task is its own callback: the queued step (``arg`` None or the exception to
+        # throw in), the wake-up of the future it waits on (``arg`` is that future), and the
+        # queued run of its done callbacks (``arg`` None once it is done). No bound-method
+        # objects per task; a stale wake-up (a future of an earlier use of a pooled task) is
+        # recognised and ignored.
+        if arg is None:
+            if self._st == _PENDING:
+                self._step(None)
+            elif self._callbacks_queued:
+                self._run_callbacks()
+        elif arg is self._fut_waiter:
+            self._wakeup(arg)
+        elif self._st == _PENDING and isinstance(arg, BaseException):
+            self._step(arg)
+
+    def _step(self, exc: Any) -> None:
+        if self._st != _PENDING:
+            raise InvalidStateError(f"_step(): already done: {self!r}, {exc!r}")
+        if self._must_cancel:
+            if not isinstance(exc, CancelledError):
+                exc = self._make_cancelled_error()
+            self._must_cancel = False
+        self._fut_waiter = None
+        loop = self._loop
+        _enter_task(loop, self)
+        try:
+            self._step_run(exc)
+        finally:
+            _leave_task(loop, self)
+
+    def _step_run(self, exc: Any) -> None:
+        coro = self._coro
+        try:
+            if exc is None:
+                returned = False
+                if cython.compiled:
+                    # PyIter_Send: a returning coroutine gives its value without raising
+                    # StopIteration (whose traceback costs more than the rest of a step).
+                    result = _coro_send(coro, cython.address(returned))  # type: ignore[name-defined]  # noqa: F821
+                    if returned:
+                        self._coro_returned(result)
+                        return
+                else:
+                    result = coro.send(None)
+            else:
+                result = coro.throw(exc)
+        except StopIteration as stop:
+            self._coro_returned(stop.value)
+        except CancelledError as cancelled:
+            # Kept so that _make_cancelled_error() hands out this very exception.
+            self._cancelled_exc = cancelled
+            self._cancel_message = None
+            self._finish(_CANCELLED, None, None)
+        except (KeyboardInterrupt, SystemExit) as fatal:
+            self._finish(_FINISHED, None, fatal)
+            raise
+        except BaseException as error:
+            self._finish(_FINISHED, None, error)
+        else:
+            self._handle_yield(result)
+
+    def _coro_returned(self, value: Any) -> None:
+        if self._must_cancel:
+            # Cancelled right before the coroutine returned.
+            self._must_cancel = False
+            self._finish(_CANCELLED, None, None)
+        else:
+            self._finish(_FINISHED, value, None)
+
+    def _handle_yield(self, result: Any) -> None:
+        if result is None:
+            # A bare yield gives up the loop for one iteration.
+            self._schedule_step(None)
+            return
+        blocking = getattr(result, "_asyncio_future_blocking", None)
+        if blocking is None:
+            if _isgenerator(result):
+                error = RuntimeError(
+                    f"yield was used instead of yield from for generator in task {self!r} "
+                    f"with {result!r}"
+                )
+            else:
+                error = RuntimeError(f"Task got bad yield: {result!r}")
+        elif _compat.future_loop(result) is not self._loop:
+            error = RuntimeError(
+                f"Task {self!r} got Future {result!r} attached to a different loop"
+            )
+        elif not blocking:
+            error = RuntimeError(
+                f"yield was used instead of yield from in task {self!r} with {result!r}"
+            )
+        elif result is self:
+            error = RuntimeError(f"Task cannot await on itself: {self!r}")
+        else:
+            result._asyncio_future_blocking = False
+            result.add_done_callback(self, context=self._context)
+            self._fut_waiter = result
+            if self._must_cancel and result.cancel(msg=self._cancel_message):
+                self._must_cancel = False
+            return
+        self._schedule_step(error)
+
+    def _wakeup(self, future: Any) -> None:
+        if self._st != _PENDING:
+            return
+        try:
+            future.result()
+        except BaseException as exc:
+            self._step(exc)
+        else:
+            self._step(None)
+
+    # -------------------------------------------------------------- completion
+
+    def _finish(self, state: int, result: Any, exception: Any) -> None:
+        self._st = state
+        self._result = result
+        self._exception = exception
+        if exception is not None:
+            self._log_traceback = True
+        self._owner._task_done(self)
+        if self._cb_fn is not None or self._callbacks:
+            self._callbacks_queued = True
+            handle = _new_handle(self._loop, self, (), self._context)
+            core: LoopCore = self._loop
+            core._push(handle)
+        elif self._detached:
+            self._release()
+
+    def _run_callbacks(self) -> None:
+        # All done callbacks from one queued call, each in its own context, in the order they
+        # were added; an exception in one goes to the exception handler and the rest still run.
+        fn = self._cb_fn
+        ctx = self._cb_ctx
+        rest = self._callbacks
+        self._cb_fn = None
+        self._cb_ctx = None
+        self._callbacks = None
+        if fn is not None:
+            self._run_callback(fn, ctx)
+        if rest:
+            for fn, ctx in rest:
+                self._run_callback(fn, ctx)
+        self._callbacks_queued = False
+        if self._detached:
+            self._release()
+
+    def _run_callback(self, fn: Any, ctx: Any) -> None:
+        try:
+            if cython.compiled:
+                _run_in_context(ctx, fn, (self,))  # type: ignore[name-defined]  # noqa: F821
+            else:
+                ctx.run(fn, self)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            source = _compat.format_callback_source(fn, (self,), self._loop.get_debug())
+            self._loop.call_exception_handler({
+                "message": f"Exception in callback {source}",
+                "exception": exc,
+                "task": self,
+            })
+
+    def _release(self) -> None:
+        """The outcome can no longer be asked for: report an unretrieved exception, and give
+        a pooled task back to its pool (after its done callbacks have run)."""
+        if self._callbacks_queued or self._st == _FREE:
+            return
+        if self._log_traceback:
+            self._log_traceback = False
+            self._loop.call_exception_handler({
+                "message": "Exception in detached task (its JoinHandle was dropped or detached "
+                           "and nobody retrieved the exception)",
+                "exception": self._exception,
+                "task": self,
+            })
+        self._owner._task_released(self)
+
+
+def _new_runtime_task(owner: Any, loop: Any) -> RuntimeTask:
+    """A task object in the FREE state, bound to ``loop`` and to its owner (a pool, or the
+    loop's runtime state for unpooled tasks)."""
+    if cython.compiled:
+        task = RuntimeTask.__new__(RuntimeTask)
+    else:
+        task = object.__new__(RuntimeTask)
+    task._loop = loop
+    task._owner = owner
+    task._st = _FREE
+    task._generation = 0
+    task._result = None
+    task._exception = None
+    task._log_traceback = False
+    task._cancel_message = None
+    task._cancelled_exc = None
+    task._asyncio_future_blocking = False
+    task._cb_fn = None
+    task._cb_ctx = None
+    task._callbacks = None
+    task._callbacks_queued = False
+    task._coro = None
+    task._context = None
+    task._name = None
+    task._name_id = 0
+    task._fut_waiter = None
+    task._must_cancel = False
+    task._num_cancels_requested = 0
+    task._detached = False
+    task._source_traceback = None
+    task._log_destroy_pending = True
+    return task
+
+
+def _start(task: RuntimeTask, coro: Any, name: Any, context: Any) -> None:
+    """Put a FREE or CLAIMED task to work on ``coro`` and schedule its first step."""
+    task._st = _PENDING
+    task._generation += 1
+    task._coro = coro
+    task._context = _copy_context() if context is None else context
+    task._name = None if name is None else str(name)
+    task._name_id = _next_task_id()
+    task._detached = False
+    task._schedule_step(None)
+
+
+def _reset(task: RuntimeTask) -> None:
+    """Drop everything a finished task refers to (it goes back to its pool)."""
+    task._st = _FREE
+    task._result = None
+    task._exception = None
+    task._log_traceback = False
+    task._cancel_message = None
+    task._cancelled_exc = None
+    task._coro = None
+    task._context = None
+    task._name = None
+    task._fut_waiter = None
+    task._must_cancel = False
+    task._num_cancels_requested = 0
+    task._detached = False
+
+
+def _check_coro(coro: Any) -> None:
+    if not iscoroutine(coro):
+        raise TypeError(f"a coroutine was expected, got {coro!r}")
+
+
+# ------------------------------------------------------------------------ join handles
+
+_OUT_NONE = 0
+_OUT_RESULT = 1
+_OUT_ERROR = 2
+
+
+@cython.freelist(1024)
+@cython.cclass
+class JoinHandle:
+    """The handle of a spawned task: ``await`` it for the task's result.
+
+    * ``await handle`` returns the result or raises the task's exception (``CancelledError``
+      when it was cancelled). A handle may be awaited any number of times, as an
+      ``asyncio.Task`` may: the outcome is kept in the handle. Cancelling the task that awaits
+      a handle cancels the spawned task too, exactly as awaiting an ``asyncio.Task`` does; wrap
+      it in ``asyncio.shield`` to wait without that.
+    * ``detach()`` (or dropping the last reference to the handle) lets the task run on; its
+      result is discarded, and an exception nobody retrieved goes to the loop's exception
+      handler.
+    * ``abort()`` cancels the task (asyncio cancellation: its ``finally`` blocks run).
+    * ``is_finished()`` says whether the task is done.
+
+    Example::
+
+        handle = nexusloop.spawn(fetch(url))
+        ...
+        body = await handle
+    """
+
+    _task: RuntimeTask | None
+    _generation: int
+    _outcome: int
+    _value: Any
+
+    def __init__(self) -> None:
+        raise TypeError("JoinHandle objects are made by nexusloop.spawn() and spawn_slab()")
+
+    def _live_task(self) -> Any:
+        task = self._task
+        if task is not None and task._generation == self._generation:
+            return task
+        return None
+
+    def _collect(self) -> None:
+        """Move the outcome of the (done) task into the handle and release the task."""
+        task: RuntimeTask = self._task  # type: ignore[assignment]  # the caller checked
+        self._task = None
+        if task._st == _CANCELLED:
+            self._outcome = _OUT_ERROR
+            self._value = task._make_cancelled_error()
+        elif task._exception is not None:
+            self._outcome = _OUT_ERROR
+            self._value = task._exception
+            task._log_traceback = False
+        else:
+            self._outcome = _OUT_RESULT
+            self._value = task._result
+        task._detached = True
+        task._release()
+
+    def _deliver(self) -> Any:
+        if self._outcome == _OUT_ERROR:
+            raise self._value
+        return self._value
+
+    def __await__(self) -> Any:
+        # A generator per await: several awaiters (and repeated awaits) are fine, and a
+        # generator's return is cheaper than raising StopIteration from __next__ in compiled
+        # code. While the task is pending this yields the task itself, which the awaiting task
+        # waits on as on a future (so cancelling the awaiter cancels the task, as in asyncio).
+        if self._outcome == _OUT_NONE:
+            task: RuntimeTask | None = self._live_task()
+            if task is None:
+                raise RuntimeError("cannot await a detached JoinHandle")
+            while task._st == _PENDING:
+                task._asyncio_future_blocking = True
+                try:
+                    yield task
+                except BaseException:
+                    # The task's own exception thrown back in, or the awaiter's cancellation.
+                    if self._task is task and task._st != _PENDING:
+                        self._collect()
+                    raise
+            if self._task is task:
+                self._collect()
+        return self._deliver()
+
+    def is_finished(self) -> bool:
+        """Whether the task is done (returned, raised or was cancelled)."""
+        if self._outcome != _OUT_NONE:
+            return True
+        task = self._live_task()
+        return task is None or task._st != _PENDING
+
+    def abort(self) -> bool:
+        """Cancel the task (``Task.cancel()``); False if it is already done or detached."""
+        task = self._live_task()
+        if task is None:
+            return False
+        return task.cancel()  # type: ignore[no-any-return]
+
+    def detach(self) -> None:
+        """Let the task run on without this handle; its output is discarded."""
+        task = self._live_task()
+        self._task = None
+        if task is None:
+            return
+        task._detached = True
+        if task._st != _PENDING:
+            task._release()
+
+    def __del__(self) -> None:
+        if self._task is not None:
+            self.detach()
+
+    def __repr__(self) -> str:
+        if self._outcome == _OUT_RESULT:
+            state = "finished"
+        elif self._outcome == _OUT_ERROR:
+            state = f"finished exception={self._value!r}"
+        else:
+            task = self._live_task()
+            state = "detached" if task is None else repr(task)
+        return f"<JoinHandle {state}>"
+
+
+def _new_join_handle(task: RuntimeTask) -> JoinHandle:
+    if cython.compiled:
+        handle = JoinHandle.__new__(JoinHandle)
+    else:
+        handle = object.__new__(JoinHandle)
+    handle._task = task
+    handle._generation = task._generation
+    handle._outcome = _OUT_NONE
+    handle._value = None
+    return handle
+
+
+# --------------------------------------------------------------------------- the pool
+
+@cython.cclass
+class TaskOwner:
+    """What a task reports to: the pool it came from, or the spawner of unpooled tasks."""
+
+    # (no state)
+
+    def _task_done(self, task: RuntimeTask) -> None:
+        """The task just finished (before its done callbacks run)."""
+
+    def _task_released(self, task: RuntimeTask) -> None:
+        """Nobody can ask for the task's outcome any more."""
+
+
+@cython.cclass
+class TaskPool(TaskOwner):
+    """The slab: pre-allocated runtime tasks, recycled from one spawn to the next.
+
+    ``capacity`` > 0: exactly that many tasks exist, made up front; a spawn on a full pool
+    raises :class:`SlabFullError` (or waits, with ``claim_slab``). ``capacity`` == 0: the pool
+    grows on demand and never shrinks (every task it ever made is reused).
+    """
+
+    _loop: Any
+    _capacity: int
+    _size: int
+    _free: list[RuntimeTask]
+    _claim_waiters: deque[Any] | None
+
+    def __init__(self, loop: Any, capacity: int) -> None:
+        if capacity < 0:
+            raise ValueError("slab capacity must be >= 0 (0 means growing)")
+        self._loop = loop
+        self._capacity = capacity
+        self._size = 0
+        self._free = []
+        self._claim_waiters = None
+        for _ in range(capacity):
+            self._free.append(self._make())
+
+    def _make(self) -> RuntimeTask:
+        task = _new_runtime_task(self, self._loop)
+        # Registered once for its whole life: asyncio's registry is a WeakSet and lists a
+        # task only while it is not done (a FREE task reports done()).
+        _register_task(task)
+        self._size += 1
+        return task
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def size(self) -> int:
+        """Task objects made so far (== capacity for a bounded pool)."""
+        return self._size
+
+    @property
+    def available(self) -> int:
+        """Free slots: for a growing pool, the made tasks that are free now."""
+        return len(self._free)
+
+    @property
+    def in_use(self) -> int:
+        return self._size - len(self._free)
+
+    def _acquire(self) -> Any:
+        free = self._free
+        if free:
+            return free.pop()
+        if self._capacity == 0:
+            return self._make()
+        return None
+
+    def _task_released(self, task: RuntimeTask) -> None:
+        _reset(task)
+        waiters = self._claim_waiters
+        if waiters:
+            # Hand the slot straight to the first claim still waiting.
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    task._st = _FREE
+                    waiter.set_result(_new_claim(self, task))
+                    return
+        self._free.append(task)
+
+    def __repr__(self) -> str:
+        kind = f"capacity={self._capacity}" if self._capacity else "growing"
+        return f"<TaskPool {kind} in_use={self.in_use} free={len(self._free)}>"
+
+
+# --------------------------------------------------------------------------- claims
+
+@cython.freelist(256)
+@cython.cclass
+class SlabClaim:
+    """A reserved slot of the task pool: ``spawn(coro)`` runs a coroutine in it.
+
+    A claim that is released (``release()``, leaving its ``with`` block, or being garbage
+    collected) without spawning gives its slot back. Spawning twice raises ``RuntimeError``.
+
+    Example::
+
+        claim = nexusloop.try_claim_slab()
+        if claim is None:
+            reject(connection)          # admission control: full, refuse before any work
+        else:
+            claim.spawn(serve(connection))
+    """
+
+    _pool: TaskPool
+    _task: RuntimeTask | None
+
+    def __init__(self) -> None:
+        raise TypeError("SlabClaim objects are made by claim_slab() and try_claim_slab()")
+
+    def spawn(self, coro: Any, *, name: Any = None, context: Any = None) -> JoinHandle:
+        """Run ``coro`` in the reserved slot; return its :class:`JoinHandle`."""
+        task = self._task
+        if task is None:
+            if iscoroutine(coro):
+                coro.close()
+            raise RuntimeError("this slab claim was already used or released")
+        _check_coro(coro)
+        if task._loop.is_closed():
+            coro.close()
+            raise RuntimeError("cannot spawn: the event loop is closed")
+        self._task = None
+        _start(task, coro, name, context)
+        return _new_join_handle(task)
+
+    def release(self) -> None:
+        """Give the slot back without spawning (no-op after ``spawn`` or a release)."""
+        task = self._task
+        if task is not None:
+            self._task = None
+            self._pool._task_released(task)
+
+    @property
+    def used(self) -> bool:
+        return self._task is None
+
+    def __enter__(self) -> SlabClaim:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        if self._task is not None:
+            self.release()
+
+    def __repr__(self) -> str:
+        return f"<SlabClaim {'used' if self._task is None else 'reserved'}>"
+
+
+def _new_claim(pool: TaskPool, task: RuntimeTask) -> SlabClaim:
+    if cython.compiled:
+        claim = SlabClaim.__new__(SlabClaim)
+    else:
+        claim = object.__new__(SlabClaim)
+    claim._pool = pool
+    claim._task = task
+    return claim
+
+
+# ------------------------------------------------------------------- unpooled tasks
+
+@cython.cclass
+class Spawner(TaskOwner):
+    """Per-loop runtime state: the pool (made on first use) and the unpooled running tasks.
+
+    Unpooled (``spawn``) tasks are fresh objects; the spawner holds them until they are done,
+    so a detached task cannot be garbage collected while it runs.
+    """
+
+    _loop: Any
+    _slab_capacity: int
+    _pool: TaskPool | None
+    _running: set[RuntimeTask]
+
+    def __init__(self, loop: Any, slab: int) -> None:
+        self._loop = loop
+        self._slab_capacity = slab
+        self._pool = None
+        self._running = set()
+
+    def _get_pool(self) -> TaskPool:
+        if self._pool is None:
+            self._pool = TaskPool(self._loop, self._slab_capacity)
+        return self._pool  # type: ignore[no-any-return]
+
+    def _task_done(self, task: RuntimeTask) -> None:
+        self._running.discard(task)
+
+    def spawn(self, coro: Any, name: Any, context: Any) -> JoinHandle:
+        task = _new_runtime_task(self, self._loop)
+        _start(task, coro, name, context)
+        _register_task(task)
+        self._running.add(task)
+        return _new_join_handle(task)
+
+    def spawn_slab(self, coro: Any, name: Any, context: Any) -> JoinHandle:
+        pool = self._pool
+        if pool is None:
+            pool = self._get_pool()
+        task = pool._acquire()
+        if task is None:
+            coro.close()
+            raise SlabFullError(
+                f"the task slab is full ({pool._capacity} tasks in use): await claim_slab() "
+                "to wait for a slot, use try_claim_slab() to refuse work early, or make the "
+                "slab larger (LoopOptions.slab; 0 grows without bound)"
+            )
+        _start(task, coro, name, context)
+        return _new_join_handle(task)
+
+
+class SlabFullError(RuntimeError):
+    """``spawn_slab`` on a bounded task slab whose every slot is in use."""
+
+
+# ------------------------------------------------------------------ the public calls
+
+def _spawner(coro: Any, what: str) -> Spawner:
+    """The running nexusloop loop's spawner; TypeError/RuntimeError (closing ``coro``)."""
+    if not iscoroutine(coro):
+        raise TypeError(f"a coroutine was expected, got {coro!r}")
+    loop = _get_running_loop()
+    if loop is None or not isinstance(loop, LoopCore):
+        coro.close()
+        if loop is None:
+            raise RuntimeError(
+                f"{what}() needs a running nexusloop event loop: call it from a coroutine run "
+                "by nexusloop.run(), nexusloop.Runtime().block_on() or "
+                "asyncio.Runner(loop_factory=nexusloop.new_event_loop)"
+            )
+        raise RuntimeError(
+            f"{what}() needs a running nexusloop event loop, and this one is "
+            f"{type(loop).__module__}.{type(loop).__name__}: run the program on nexusloop "
+            "(nexusloop.run(main())), or use asyncio.create_task() on other loops"
+        )
+    core: LoopCore = loop
+    if core._closed:
+        coro.close()
+        raise RuntimeError(f"{what}(): the event loop is closed")
+    spawner = core._spawner
+    if spawner is None:
+        options = getattr(loop, "options", None)
+        spawner = Spawner(loop, 0 if options is None else options.slab)
+        core._spawner = spawner
+    return spawner  # type: ignore[no-any-return]
+
+
+def spawn(coro: Any, *, name: Any = None, context: Any = None) -> JoinHandle:
+    """Run ``coro`` as a new task on the running nexusloop loop; return its :class:`JoinHandle`.
+
+    Like ``asyncio.create_task`` (same ``name`` and ``context`` arguments, a ``TypeError`` for
+    a non-coroutine), with a join handle: dropping or detaching it lets the task run on.
+
+    Example::
+
+        handle = nexusloop.spawn(fetch(url))
+        body = await handle
+    """
+    return _spawner(coro, "spawn").spawn(coro, name, context)
+
+
+def spawn_slab(coro: Any, *, name: Any = None, context: Any = None) -> JoinHandle:
+    """Run ``coro`` in a task from the loop's pre-allocated task pool (the slab).
+
+    No task object is allocated: a finished one is reused. On a bounded slab
+    (``LoopOptions.slab`` > 0) with every slot in use this raises :class:`SlabFullError`
+    (and closes ``coro``): back-pressure. ``await claim_slab()`` waits for a slot instead.
+
+    Example::
+
+        handle = nexusloop.spawn_slab(on_tick(msg))
+    """
+    return _spawner(coro, "spawn_slab").spawn_slab(coro, name, context)
+
+
+def _running_pool(what: str) -> TaskPool:
+    loop = _get_running_loop()
+    if loop is None or not isinstance(loop, LoopCore):
+        raise RuntimeError(f"{what}() needs a running nexusloop event loop")
+    core: LoopCore = loop
+    spawner = core._spawner
+    if spawner is None:
+        options = getattr(loop, "options", None)
+        spawner = Spawner(loop, 0 if options is None else options.slab)
+        core._spawner = spawner
+    return spawner._get_pool()  # type: ignore[no-any-return]
+
+
+def try_claim_slab() -> SlabClaim | None:
+    """Reserve a slot of the task pool now, or return ``None`` when the slab is full.
+
+    Example::
+
+        claim = nexusloop.try_claim_slab()
+        if claim is None:
+            return refuse(conn)
+        claim.spawn(serve(conn))
+    """
+    pool = _running_pool("try_claim_slab")
+    task = pool._acquire()
+    if task is None:
+        return None
+    return _new_claim(pool, task)
+
+
+async def claim_slab() -> SlabClaim:
+    """Reserve a slot of the task pool, waiting (FIFO) until one is free.
+
+    Example::
+
+        claim = await nexusloop.claim_slab()
+        claim.spawn(job())
+    """
+    pool = _running_pool("claim_slab")
+    task = pool._acquire()
+    if task is not None:
+        return _new_claim(pool, task)
+    waiter = pool._loop.create_future()
+    if pool._claim_waiters is None:
+        pool._claim_waiters = _deque()
+    pool._claim_waiters.append(waiter)
+    try:
+        return await waiter  # type: ignore[no-any-return]
+    except BaseException:
+        # Cancelled after a slot was handed over: the claim's release gives it back.
+        if waiter.done() and not waiter.cancelled():
+            waiter.result().release()
+        raise
+
+
+def runtime_stats() -> dict[str, int]:
+    """Counts of the running loop's runtime: pooled tasks made, in use, and unpooled running."""
+    pool = _running_pool("runtime_stats")
+    loop: LoopCore = pool._loop
+    spawner: Spawner = loop._spawner
+    return {
+        "slab_capacity": pool._capacity,
+        "slab_size": pool._size,
+        "slab_in_use": pool._size - len(pool._free),
+        "spawned_running": len(spawner._running),
+    }
