@@ -20,7 +20,9 @@ from nexusloop._core._loopcore cimport LoopCore
 
 cdef int _PENDING, _CANCELLED, _FINISHED, _FREE
 cdef int _OUT_NONE, _OUT_RESULT, _OUT_ERROR
-cdef object _enter_task, _leave_task, _register_task, _get_running_loop, _next_task_id
+cdef object _enter_task, _leave_task, _register_task, _get_running_loop, _CoroutineType
+cdef unsigned long long _task_count
+cdef bint _is_coroutine(object obj) except -1
 
 
 cdef class RuntimeTask:

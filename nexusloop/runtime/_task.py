@@ -44,13 +44,13 @@ detached task").
 """
 from __future__ import annotations
 
-import itertools
 from asyncio import CancelledError, InvalidStateError
 from asyncio import iscoroutine
 from collections import deque
 from collections import deque as _deque
 from contextvars import copy_context as _copy_context
 from inspect import isgenerator as _isgenerator
+from types import CoroutineType
 from typing import Any
 
 try:
@@ -73,8 +73,15 @@ _enter_task = _compat.enter_task
 _leave_task = _compat.leave_task
 _register_task = _compat.register_task
 _get_running_loop = _compat.get_running_loop_or_none
-_task_ids = itertools.count(1)
-_next_task_id = _task_ids.__next__
+# Task names ("Task-nx<n>") are made when asked for, from a number given at spawn.
+_task_count = 0
+
+_CoroutineType = CoroutineType
+
+
+def _is_coroutine(obj: Any) -> bool:
+    # asyncio.iscoroutine is Python code (a type cache): the common case is decided in C.
+    return type(obj) is _CoroutineType or iscoroutine(obj)
 
 
 def _cancelled_error(message: Any) -> BaseException:
@@ -498,7 +505,9 @@ def _start(task: RuntimeTask, coro: Any, name: Any, context: Any) -> None:
     task._coro = coro
     task._context = _copy_context() if context is None else context
     task._name = None if name is None else str(name)
-    task._name_id = _next_task_id()
+    global _task_count
+    _task_count += 1
+    task._name_id = _task_count
     task._detached = False
     task._schedule_step(None)
 
@@ -521,7 +530,7 @@ def _reset(task: RuntimeTask) -> None:
 
 
 def _check_coro(coro: Any) -> None:
-    if not iscoroutine(coro):
+    if not _is_coroutine(coro):
         raise TypeError(f"a coroutine was expected, got {coro!r}")
 
 
@@ -786,7 +795,7 @@ class SlabClaim:
         """Run ``coro`` in the reserved slot; return its :class:`JoinHandle`."""
         task = self._task
         if task is None:
-            if iscoroutine(coro):
+            if _is_coroutine(coro):
                 coro.close()
             raise RuntimeError("this slab claim was already used or released")
         _check_coro(coro)
@@ -892,7 +901,7 @@ class SlabFullError(RuntimeError):
 
 def _spawner(coro: Any, what: str) -> Spawner:
     """The running nexusloop loop's spawner; TypeError/RuntimeError (closing ``coro``)."""
-    if not iscoroutine(coro):
+    if not _is_coroutine(coro):
         raise TypeError(f"a coroutine was expected, got {coro!r}")
     loop = _get_running_loop()
     if loop is None or not isinstance(loop, LoopCore):
