@@ -126,6 +126,8 @@ cdef class Spawner(TaskOwner):
     cpdef JoinHandle spawn_slab(self, coro, name, context)
 
 
+@cython.locals(spawner=Spawner)
+cdef Spawner _loop_spawner(LoopCore core)
 @cython.locals(core=LoopCore)
 cdef Spawner _spawner(object coro, str what)
 @cython.locals(core=LoopCore, spawner=Spawner)

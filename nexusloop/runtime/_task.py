@@ -44,13 +44,11 @@ detached task").
 """
 from __future__ import annotations
 
-from asyncio import CancelledError, InvalidStateError
-from asyncio import iscoroutine
+from asyncio import CancelledError, InvalidStateError, iscoroutine
 from collections import deque
-from collections import deque as _deque
 from contextvars import copy_context as _copy_context
 from inspect import isgenerator as _isgenerator
-from types import CoroutineType
+from types import CoroutineType, GenericAlias
 from typing import Any
 
 try:
@@ -198,6 +196,10 @@ class RuntimeTask:
 
     __iter__ = __await__
 
+    @classmethod
+    def __class_getitem__(cls, item: Any) -> Any:
+        return GenericAlias(cls, item)
+
     def __next__(self) -> Any:
         # Stateless: yields itself while pending (the awaiting task waits on it as on a
         # future), then returns the result or raises.
@@ -260,9 +262,23 @@ class RuntimeTask:
         """asyncio's future state names (``PENDING`` ...; ``FREE`` for an idle pooled task)."""
         return ("PENDING", "CANCELLED", "FINISHED", "FREE")[self._st]
 
+    def __del__(self) -> None:
+        # asyncio's reports for a task object that is garbage collected (pooled tasks live as
+        # long as their pool; unpooled ones are held by the loop's spawner while they run).
+        if self._st == _PENDING and self._log_destroy_pending:
+            message = "Task was destroyed but it is pending!"
+        elif self._st == _FINISHED and self._log_traceback:
+            message = "Task exception was never retrieved"
+        else:
+            return
+        context = {"task": self, "message": message}
+        if self._st == _FINISHED:
+            context["exception"] = self._exception
+        self._loop.call_exception_handler(context)
+
     def __repr__(self) -> str:
         info = [self._state.lower()]
-        if self._st == _PENDING and self._must_cancel:
+        if self._st == _PENDING and self._num_cancels_requested:
             info[0] = "cancelling"
         info.append(f"name={self.get_name()!r}")
         if self._coro is not None:
@@ -462,6 +478,12 @@ class RuntimeTask:
                 "task": self,
             })
         self._owner._task_released(self)
+
+
+if not cython.compiled:
+    # asyncio.isfuture() looks for this name on the class: compiled, the .pxd's public field is
+    # a class-level descriptor; as pure Python it must be a class attribute.
+    RuntimeTask._asyncio_future_blocking = False
 
 
 def _new_runtime_task(owner: Any, loop: Any) -> RuntimeTask:
@@ -899,6 +921,16 @@ class SlabFullError(RuntimeError):
 
 # ------------------------------------------------------------------ the public calls
 
+def _loop_spawner(core: LoopCore) -> Spawner:
+    """The loop's runtime state, made on first use with the loop's slab option."""
+    spawner = core._spawner
+    if spawner is None:
+        options = getattr(core, "options", None)
+        spawner = Spawner(core, 0 if options is None else options.slab)
+        core._spawner = spawner
+    return spawner  # type: ignore[no-any-return]
+
+
 def _spawner(coro: Any, what: str) -> Spawner:
     """The running nexusloop loop's spawner; TypeError/RuntimeError (closing ``coro``)."""
     if not _is_coroutine(coro):
@@ -921,11 +953,7 @@ def _spawner(coro: Any, what: str) -> Spawner:
     if core._closed:
         coro.close()
         raise RuntimeError(f"{what}(): the event loop is closed")
-    spawner = core._spawner
-    if spawner is None:
-        options = getattr(loop, "options", None)
-        spawner = Spawner(loop, 0 if options is None else options.slab)
-        core._spawner = spawner
+    spawner = _loop_spawner(core)
     return spawner  # type: ignore[no-any-return]
 
 
@@ -962,11 +990,7 @@ def _running_pool(what: str) -> TaskPool:
     if loop is None or not isinstance(loop, LoopCore):
         raise RuntimeError(f"{what}() needs a running nexusloop event loop")
     core: LoopCore = loop
-    spawner = core._spawner
-    if spawner is None:
-        options = getattr(loop, "options", None)
-        spawner = Spawner(loop, 0 if options is None else options.slab)
-        core._spawner = spawner
+    spawner = _loop_spawner(core)
     return spawner._get_pool()  # type: ignore[no-any-return]
 
 
@@ -1001,7 +1025,7 @@ async def claim_slab() -> SlabClaim:
         return _new_claim(pool, task)
     waiter = pool._loop.create_future()
     if pool._claim_waiters is None:
-        pool._claim_waiters = _deque()
+        pool._claim_waiters = deque()
     pool._claim_waiters.append(waiter)
     try:
         return await waiter  # type: ignore[no-any-return]
@@ -1023,3 +1047,17 @@ def runtime_stats() -> dict[str, int]:
         "slab_in_use": pool._size - len(pool._free),
         "spawned_running": len(spawner._running),
     }
+
+
+def task_factory(loop: Any, coro: Any, **kwargs: Any) -> RuntimeTask:
+    """A task factory (``loop.set_task_factory(task_factory)``) making ``create_task`` run
+    coroutines as :class:`RuntimeTask` objects, for measurement and conformance runs only:
+    not the default (``docs/runtime.md`` says why: it is not fully compatible)."""
+    if not _is_coroutine(coro):
+        raise TypeError(f"a coroutine was expected, got {coro!r}")
+    core: LoopCore = loop
+    spawner = _loop_spawner(core)
+    task = _new_runtime_task(spawner, loop)
+    _start(task, coro, kwargs.get("name"), kwargs.get("context"))
+    _register_task(task)
+    return task

@@ -70,11 +70,21 @@ STOCK = os.environ.get("NEXUSLOOP_CONFORMANCE_LOOP", "nexusloop") == "stock"
 MODE = "stock loop" if STOCK else ("pure" if PURE else "compiled")
 
 
+#: ``NEXUSLOOP_CONFORMANCE_TASK_FACTORY=runtime``: ``create_task`` makes the runtime's compiled
+#: tasks (``nexusloop.runtime._task.task_factory``): how compatible they are as default tasks.
+RUNTIME_TASKS = os.environ.get("NEXUSLOOP_CONFORMANCE_TASK_FACTORY") == "runtime"
+
+
 def new_loop() -> Any:
     """The loop every redirected constructor returns: nexusloop (or the stock loop, see STOCK)."""
     if STOCK:
         return asyncio.SelectorEventLoop()
-    return nexusloop.new_event_loop()
+    loop = nexusloop.new_event_loop()
+    if RUNTIME_TASKS:
+        from nexusloop.runtime._task import task_factory
+
+        loop.set_task_factory(task_factory)
+    return loop
 
 
 def new_loop_method(self: Any) -> Any:
