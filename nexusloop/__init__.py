@@ -11,6 +11,10 @@ Quick start::
     # or: asyncio.Runner(loop_factory=nexusloop.new_event_loop)
     nexusloop.run(main(), tasks_per_cycle=32)  # runtime options: see nexusloop.LoopOptions
 
+    async def main():
+        handle = nexusloop.spawn(work())          # a task with a JoinHandle (nexusloop.runtime)
+        result = await handle
+
 The loop is imported lazily on first use, so ``import nexusloop.world`` or
 ``import nexusloop.channels`` does not import the ``Loop`` class or the network layer (only the
 compiled core, a few milliseconds). ``nexusloop.is_compiled()`` says whether that core runs
@@ -25,12 +29,21 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EventLoopPolicy",
+    "JoinHandle",
     "Loop",
     "LoopOptions",
+    "Runtime",
+    "SlabClaim",
+    "SlabFullError",
+    "claim_slab",
     "install",
     "is_compiled",
     "new_event_loop",
     "run",
+    "shutdown_signal",
+    "spawn",
+    "spawn_slab",
+    "try_claim_slab",
     "__version__",
 ]
 
@@ -42,6 +55,15 @@ _LAZY = {
     "run": "nexusloop._entry",
     "Loop": "nexusloop.loop",
     "LoopOptions": "nexusloop._options",
+    "JoinHandle": "nexusloop.runtime",
+    "Runtime": "nexusloop.runtime",
+    "SlabClaim": "nexusloop.runtime",
+    "SlabFullError": "nexusloop.runtime",
+    "claim_slab": "nexusloop.runtime",
+    "shutdown_signal": "nexusloop.runtime",
+    "spawn": "nexusloop.runtime",
+    "spawn_slab": "nexusloop.runtime",
+    "try_claim_slab": "nexusloop.runtime",
 }
 
 if _TYPE_CHECKING:
@@ -49,6 +71,17 @@ if _TYPE_CHECKING:
     from nexusloop._entry import EventLoopPolicy, install, new_event_loop, run
     from nexusloop._options import LoopOptions
     from nexusloop.loop import Loop
+    from nexusloop.runtime import (
+        JoinHandle,
+        Runtime,
+        SlabClaim,
+        SlabFullError,
+        claim_slab,
+        shutdown_signal,
+        spawn,
+        spawn_slab,
+        try_claim_slab,
+    )
 
 
 def __getattr__(name: str) -> _Any:
