@@ -28,6 +28,7 @@ from typing import Any as _Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "CancellationToken",
     "EventLoopPolicy",
     "JoinHandle",
     "Loop",
@@ -55,6 +56,7 @@ _LAZY = {
     "run": "nexusloop._entry",
     "Loop": "nexusloop.loop",
     "LoopOptions": "nexusloop._options",
+    "CancellationToken": "nexusloop.cancel",
     "JoinHandle": "nexusloop.runtime",
     "Runtime": "nexusloop.runtime",
     "SlabClaim": "nexusloop.runtime",
@@ -68,6 +70,7 @@ _LAZY = {
 
 if _TYPE_CHECKING:
     from nexusloop._compiled import is_compiled
+    from nexusloop.cancel import CancellationToken
     from nexusloop._entry import EventLoopPolicy, install, new_event_loop, run
     from nexusloop._options import LoopOptions
     from nexusloop.loop import Loop
