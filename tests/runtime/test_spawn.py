@@ -728,6 +728,23 @@ _FREELIST_DEL_BUG = (
 DROP_XFAIL = pytest.mark.xfail(COMPILED, strict=True, reason=_FREELIST_DEL_BUG)
 HOW = pytest.mark.parametrize("how", ["detach", pytest.param("drop", marks=DROP_XFAIL)])
 
+HANDLER_IN_TASK_CONTEXT = sys.version_info >= (3, 12)
+_REPORT_IN_OWN_CONTEXT_BUG = (
+    "bug (Python >= 3.12): a detached task that fails is reported from inside its own step, "
+    "while its context is entered; since 3.12 the loop runs a custom exception handler in "
+    "context['task'].get_context(), so the handler call fails with 'RuntimeError: cannot "
+    "enter context: ... is already entered' and the report is lost ('Unhandled error in "
+    "exception handler'); asyncio reports tasks only from outside their context"
+)
+# The report happens in the task's step when the task fails after its handle went away.
+FAILS_AFTER_DETACH = pytest.mark.parametrize("how", [
+    pytest.param("detach", marks=pytest.mark.xfail(
+        HANDLER_IN_TASK_CONTEXT, strict=True, reason=_REPORT_IN_OWN_CONTEXT_BUG)),
+    pytest.param("drop", marks=pytest.mark.xfail(
+        COMPILED or HANDLER_IN_TASK_CONTEXT, strict=True,
+        reason=_FREELIST_DEL_BUG if COMPILED else _REPORT_IN_OWN_CONTEXT_BUG)),
+])
+
 
 async def _prime_handle_freelist() -> None:
     """Drop one handle whose ``__del__`` has run: compiled, the next handle reuses it."""
@@ -741,7 +758,7 @@ async def _prime_handle_freelist() -> None:
 
 
 @SPAWN_KINDS
-@HOW
+@FAILS_AFTER_DETACH
 def test_exception_of_a_detached_task_reaches_the_exception_handler_once(
     nloop: Any, handler_calls: list[dict[str, Any]], kind: str, how: str
 ) -> None:
@@ -809,7 +826,8 @@ def test_dropping_the_handle_of_a_failed_task_reports_at_drop(
     run(nloop, main())
 
 
-@DROP_XFAIL
+@pytest.mark.xfail(COMPILED or HANDLER_IN_TASK_CONTEXT, strict=True,
+                   reason=_FREELIST_DEL_BUG if COMPILED else _REPORT_IN_OWN_CONTEXT_BUG)
 @SPAWN_KINDS
 def test_every_dropped_handle_detaches_its_task(
     nloop: Any, handler_calls: list[dict[str, Any]], kind: str
