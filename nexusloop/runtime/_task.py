@@ -495,27 +495,15 @@ def _new_runtime_task(owner: Any, loop: Any) -> RuntimeTask:
         task = object.__new__(RuntimeTask)
     task._loop = loop
     task._owner = owner
-    task._st = _FREE
     task._generation = 0
-    task._result = None
-    task._exception = None
-    task._log_traceback = False
-    task._cancel_message = None
-    task._cancelled_exc = None
     task._asyncio_future_blocking = False
     task._cb_fn = None
     task._cb_ctx = None
     task._callbacks = None
     task._callbacks_queued = False
-    task._coro = None
-    task._context = None
-    task._name = None
     task._name_id = 0
-    task._fut_waiter = None
-    task._must_cancel = False
-    task._num_cancels_requested = 0
-    task._detached = False
     task._source_traceback = None
+    _reset(task)  # every per-use field, as when a pooled task is given back
     task._log_destroy_pending = True
     return task
 
