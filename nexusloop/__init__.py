@@ -70,9 +70,9 @@ _LAZY = {
 
 if _TYPE_CHECKING:
     from nexusloop._compiled import is_compiled
-    from nexusloop.cancel import CancellationToken
     from nexusloop._entry import EventLoopPolicy, install, new_event_loop, run
     from nexusloop._options import LoopOptions
+    from nexusloop.cancel import CancellationToken
     from nexusloop.loop import Loop
     from nexusloop.runtime import (
         JoinHandle,

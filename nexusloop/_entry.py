@@ -59,7 +59,12 @@ def run(
             main.close()
         raise RuntimeError("nexusloop.run() cannot be called from a running event loop")
     if loop_factory is None:
-        resolved = LoopOptions.from_kwargs(options, **kwargs)
+        try:
+            resolved = LoopOptions.from_kwargs(options, **kwargs)
+        except BaseException:
+            if inspect.iscoroutine(main):
+                main.close()
+            raise
 
         def factory() -> asyncio.AbstractEventLoop:
             return new_event_loop(resolved)

@@ -34,3 +34,7 @@ int = int  # noqa: A001  (cython.int: a type name for cython.declare)
 
 def declare(_type: Any, value: Any = None) -> Any:
     return value
+
+
+def no_gc_clear(cls: _T) -> _T:
+    return cls

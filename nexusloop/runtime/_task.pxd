@@ -1,7 +1,7 @@
 # Augmenting declarations for _task.py (see that module's docstring).
 cimport cython
 
-from cpython.ref cimport PyObject, Py_XDECREF
+from cpython.ref cimport PyObject, Py_XDECREF, Py_REFCNT
 from nexusloop._core._handles cimport Handle, _new_handle, _run_in_context
 
 cdef extern from "Python.h":
@@ -16,11 +16,16 @@ cdef inline object _coro_send(object coro, bint *returned):
     value = <object>res
     Py_XDECREF(res)
     return value
+
+
+cdef inline Py_ssize_t _refcount(object obj):
+    return Py_REFCNT(obj)
 from nexusloop._core._loopcore cimport LoopCore
 
 cdef int _PENDING, _CANCELLED, _FINISHED, _FREE
 cdef int _OUT_NONE, _OUT_RESULT, _OUT_ERROR
 cdef object _enter_task, _leave_task, _register_task, _get_running_loop, _CoroutineType
+cdef Py_ssize_t _SWEEP_AFTER
 cdef unsigned long long _task_count
 cdef bint _is_coroutine(object obj) except -1
 
@@ -49,6 +54,8 @@ cdef class RuntimeTask:
     cdef public bint _must_cancel
     cdef public int _num_cancels_requested
     cdef public bint _detached
+    cdef public bint _released
+    cdef public Py_ssize_t _release_tick
     cdef public object _source_traceback
     cdef public bint _log_destroy_pending
 
@@ -90,32 +97,51 @@ cdef JoinHandle _new_join_handle(RuntimeTask task)
 
 
 cdef class TaskOwner:
+    cdef public object _loop
+    cdef public object _context
+
     cdef _task_done(self, RuntimeTask task)
     cdef _task_released(self, RuntimeTask task)
 
 
+cdef bint _referenced_elsewhere(RuntimeTask task) except -1
+
+
 cdef class TaskPool(TaskOwner):
-    cdef public object _loop
     cdef public Py_ssize_t _capacity
-    cdef public Py_ssize_t _size
+    cdef public Py_ssize_t _in_use
+    cdef public Py_ssize_t _made
+    cdef public set _all
     cdef public list _free
+    cdef public list _released
+    cdef public Py_ssize_t _rel_head
+    cdef public Py_ssize_t _rel_tail
+    cdef public bint _sweep_queued
     cdef public object _claim_waiters
 
     cdef RuntimeTask _make(self)
-    cdef object _acquire(self)
+    cdef bint _take_slot(self) except -1
+    cdef _return_slot(self)
+    @cython.locals(free=list, task=RuntimeTask, core=LoopCore)
+    cdef RuntimeTask _task_for_slot(self)
+    @cython.locals(core=LoopCore, released=list, mask=Py_ssize_t)
+    cdef _task_released(self, RuntimeTask task)
+    @cython.locals(released=list, task=RuntimeTask, mask=Py_ssize_t, head=Py_ssize_t,
+                   tail=Py_ssize_t)
+    cdef _sweep(self, Py_ssize_t before)
+    @cython.locals(old=list, new=list, old_mask=Py_ssize_t, new_mask=Py_ssize_t, i=Py_ssize_t)
+    cdef list _grow_released(self)
 
 
 cdef class SlabClaim:
     cdef TaskPool _pool
-    cdef RuntimeTask _task
 
 
 @cython.locals(claim=SlabClaim)
-cdef SlabClaim _new_claim(TaskPool pool, RuntimeTask task)
+cdef SlabClaim _new_claim(TaskPool pool)
 
 
 cdef class Spawner(TaskOwner):
-    cdef public object _loop
     cdef public Py_ssize_t _slab_capacity
     cdef public TaskPool _pool
     cdef public set _running

@@ -24,28 +24,37 @@ bad-yield errors, the cancellation bookkeeping, ``KeyboardInterrupt``/``SystemEx
 through). It is *not* an ``isinstance`` of ``asyncio.Task``: code that checks the class (rare;
 ``asyncio``'s own code does not) sees the difference.
 
-The lifecycle of a pooled task (a slot)
----------------------------------------
+The lifecycle of a pooled task
+------------------------------
 ::
 
-    FREE --claim--> CLAIMED --spawn--> PENDING --coroutine ends--> DONE --released--> FREE
-                       \\--release / claim collected unused--------------------------/
+    slot:  free --spawn_slab / claim--> taken --task released / claim released--> free
+    task:  FREE --spawn--> PENDING --coroutine ends--> DONE --released--> (sweep) --> FREE
+                                                                            \\--> let go
 
-A done task is *released* (reset, its generation bumped, returned to the pool) when its outcome
-can no longer be asked for: its :class:`JoinHandle` has collected the outcome (``await``), or
-was detached or dropped. Until then the slot holds the result, as tokio's task cell does. The
-done callbacks of a task run before its release, so everyone who waited on it sees the outcome.
-A handle remembers the generation of the task it was given; an old handle never sees, nor
-cancels, a later task of the same slot.
+A bounded pool counts *slots*: ``capacity`` tasks may be in use at once. A done task is
+*released* when its outcome can no longer be asked for through its :class:`JoinHandle` (the
+handle collected it with ``await``, or was detached or dropped): its slot is free at once.
+Until then the task holds its result, as tokio's task cell does. The done callbacks of a task
+run before its release, so everyone who waited on it sees the outcome.
+
+The task *object* is reused only when nothing outside the runtime refers to it any more (a
+queued sweep checks its reference count): an object someone still holds (a saved
+``current_task()``, the runner's shutdown, a traceback) keeps its outcome and is let go by the
+pool, which makes a new one when it needs it. So a task object never changes under its
+holder's hands, and a join handle (which holds its task until it has the outcome) never sees a
+later task of the same object; the generation number is a second guard.
 
 Errors are never lost: the exception of a task whose handle was dropped or detached, and that
 nobody retrieved, goes to the loop's exception handler when the task is released ("exception in
-detached task").
+detached task"), from outside the task's context.
 """
 from __future__ import annotations
 
+import sys as _sys
 from asyncio import CancelledError, InvalidStateError, iscoroutine
 from collections import deque
+from contextvars import Context as _Context
 from contextvars import copy_context as _copy_context
 from inspect import isgenerator as _isgenerator
 from types import CoroutineType, GenericAlias
@@ -118,6 +127,8 @@ class RuntimeTask:
     _must_cancel: bool
     _num_cancels_requested: int
     _detached: bool
+    _released: bool
+    _release_tick: int
     _source_traceback: Any
     _log_destroy_pending: bool
 
@@ -141,8 +152,11 @@ class RuntimeTask:
         if self._st != _FINISHED:
             raise InvalidStateError("Result is not ready.")
         self._log_traceback = False
-        if self._exception is not None:
-            raise self._exception
+        exc = self._exception
+        if exc is not None:
+            if not cython.compiled:
+                self = None  # type: ignore[assignment]  # noqa: PLW0642  (see _step_run)
+            raise exc
         return self._result
 
     def exception(self) -> Any:
@@ -315,6 +329,8 @@ class RuntimeTask:
             self._wakeup(arg)
         elif self._st == _PENDING and isinstance(arg, BaseException):
             self._step(arg)
+        if not cython.compiled:
+            self = None  # type: ignore[assignment]  # noqa: PLW0642  (see _step_run)
 
     def _step(self, exc: Any) -> None:
         if self._st != _PENDING:
@@ -330,6 +346,8 @@ class RuntimeTask:
             self._step_run(exc)
         finally:
             _leave_task(loop, self)
+            if not cython.compiled:
+                self = None  # type: ignore[assignment]  # noqa: PLW0642  (see _step_run)
 
     def _step_run(self, exc: Any) -> None:
         coro = self._coro
@@ -361,6 +379,12 @@ class RuntimeTask:
             self._finish(_FINISHED, None, error)
         else:
             self._handle_yield(result)
+        if not cython.compiled:
+            # As asyncio: this frame is in the traceback of an exception the coroutine
+            # raised, which the task keeps, and so are its callers (a frame keeps its f_back):
+            # in pure Python none of them may refer to the task, or the pool, which recycles
+            # a task only when nothing else refers to it, never could.
+            self = None  # type: ignore[assignment]  # noqa: PLW0642
 
     def _coro_returned(self, value: Any) -> None:
         if self._must_cancel:
@@ -412,6 +436,8 @@ class RuntimeTask:
             self._step(exc)
         else:
             self._step(None)
+        if not cython.compiled:
+            self = None  # type: ignore[assignment]  # noqa: PLW0642  (as in _step_run)
 
     # -------------------------------------------------------------- completion
 
@@ -422,9 +448,13 @@ class RuntimeTask:
         if exception is not None:
             self._log_traceback = True
         self._owner._task_done(self)
-        if self._cb_fn is not None or self._callbacks:
+        if (self._cb_fn is not None or self._callbacks
+                or (self._detached and self._log_traceback)):
+            # Done callbacks, and the report of a detached task's exception, run from a
+            # queued call outside this task's context (since 3.12 the loop runs a custom
+            # exception handler inside context['task'].get_context(), which is entered now).
             self._callbacks_queued = True
-            handle = _new_handle(self._loop, self, (), self._context)
+            handle = _new_handle(self._loop, self, (), self._owner._context)
             core: LoopCore = self._loop
             core._push(handle)
         elif self._detached:
@@ -433,20 +463,25 @@ class RuntimeTask:
     def _run_callbacks(self) -> None:
         # All done callbacks from one queued call, each in its own context, in the order they
         # were added; an exception in one goes to the exception handler and the rest still run.
+        # The task counts as released-able from here on: a waiter woken by a callback that
+        # collects the outcome (``await handle``) frees the slot at once.
         fn = self._cb_fn
         ctx = self._cb_ctx
         rest = self._callbacks
         self._cb_fn = None
         self._cb_ctx = None
         self._callbacks = None
+        self._callbacks_queued = False
         if fn is not None:
             self._run_callback(fn, ctx)
         if rest:
             for fn, ctx in rest:
                 self._run_callback(fn, ctx)
-        self._callbacks_queued = False
         if self._detached:
             self._release()
+        if not cython.compiled:
+            # A woken awaiter's exception traceback reaches this frame (f_back): see _step_run.
+            self = None  # type: ignore[assignment]  # noqa: PLW0642
 
     def _run_callback(self, fn: Any, ctx: Any) -> None:
         try:
@@ -463,12 +498,16 @@ class RuntimeTask:
                 "exception": exc,
                 "task": self,
             })
+        if not cython.compiled:
+            self = None  # type: ignore[assignment]  # noqa: PLW0642  (see _run_callbacks)
 
     def _release(self) -> None:
-        """The outcome can no longer be asked for: report an unretrieved exception, and give
-        a pooled task back to its pool (after its done callbacks have run)."""
-        if self._callbacks_queued or self._st == _FREE:
+        """The join handle is done with the (done) task: report an exception nobody retrieved,
+        and give a pooled task's slot back (after its done callbacks have run; the task object
+        itself is recycled once nothing else refers to it, see ``TaskPool``)."""
+        if self._callbacks_queued or self._released:
             return
+        self._released = True
         if self._log_traceback:
             self._log_traceback = False
             self._loop.call_exception_handler({
@@ -537,6 +576,7 @@ def _reset(task: RuntimeTask) -> None:
     task._must_cancel = False
     task._num_cancels_requested = 0
     task._detached = False
+    task._released = False
 
 
 def _check_coro(coro: Any) -> None:
@@ -552,6 +592,7 @@ _OUT_ERROR = 2
 
 
 @cython.freelist(1024)
+@cython.no_gc_clear  # __dealloc__ needs _task, also when the handle dies in a collected cycle
 @cython.cclass
 class JoinHandle:
     """The handle of a spawned task: ``await`` it for the task's result.
@@ -627,9 +668,13 @@ class JoinHandle:
                     # The task's own exception thrown back in, or the awaiter's cancellation.
                     if self._task is task and task._st != _PENDING:
                         self._collect()
+                    # This frame is in the exception's traceback: it must not keep the task
+                    # (which the pool recycles only when nothing else refers to it).
+                    task = None
                     raise
             if self._task is task:
                 self._collect()
+            task = None
         return self._deliver()
 
     def is_finished(self) -> bool:
@@ -656,8 +701,13 @@ class JoinHandle:
         if task._st != _PENDING:
             task._release()
 
-    def __del__(self) -> None:
-        if self._task is not None:
+    def __dealloc__(self) -> None:
+        # Dropping the handle detaches the task. Compiled this is tp_dealloc, not __del__:
+        # CPython runs a __del__ once per object (a flag in the GC header), and a handle from
+        # the freelist would keep that flag from its previous life. In pure Python it is
+        # installed as __del__ below.
+        task = self._task
+        if task is not None and task._owner is not None:  # (None: cleared by a collection)
             self.detach()
 
     def __repr__(self) -> str:
@@ -689,37 +739,73 @@ def _new_join_handle(task: RuntimeTask) -> JoinHandle:
 class TaskOwner:
     """What a task reports to: the pool it came from, or the spawner of unpooled tasks."""
 
-    # (no state)
+    _loop: Any
+    # The context the owner's internal calls run in (done callbacks, pool sweeps): one per
+    # loop, never a task's (see RuntimeTask._finish).
+    _context: Any
 
     def _task_done(self, task: RuntimeTask) -> None:
         """The task just finished (before its done callbacks run)."""
 
     def _task_released(self, task: RuntimeTask) -> None:
-        """Nobody can ask for the task's outcome any more."""
+        """Nobody can ask for the task's outcome through its handle any more."""
+
+
+def _referenced_elsewhere(task: RuntimeTask) -> bool:
+    """Whether anything refers to a released ``task`` but the pool's set of its tasks and
+    the caller's local variable (``TaskPool._sweep``)."""
+    if cython.compiled:
+        return _refcount(task) > 2  # type: ignore[name-defined,no-any-return]  # noqa: F821
+    return _sys.getrefcount(task) > 4  # + this call's argument and getrefcount's own
 
 
 @cython.cclass
 class TaskPool(TaskOwner):
-    """The slab: pre-allocated runtime tasks, recycled from one spawn to the next.
+    """The slab: runtime tasks recycled from one spawn to the next, and the slot count.
 
-    ``capacity`` > 0: exactly that many tasks exist, made up front; a spawn on a full pool
-    raises :class:`SlabFullError` (or waits, with ``claim_slab``). ``capacity`` == 0: the pool
-    grows on demand and never shrinks (every task it ever made is reused).
+    ``capacity`` > 0 bounds the tasks in use (the *slots*): a spawn on a full pool raises
+    :class:`SlabFullError` (or waits, with ``claim_slab``); ``capacity`` tasks are made up
+    front. ``capacity`` == 0: the pool grows on demand and never shrinks.
+
+    Task objects are recycled only when nothing outside the runtime refers to them any more.
+    A released task (its handle collected the outcome, or was detached or dropped) goes to
+    ``_released``; a sweep, queued on release, resets the ones nobody else refers to (dropping
+    result, exception, coroutine and context) for the next spawn, and lets go of the others:
+    they stay as they are, done with their outcome, for whoever holds them (the runner's
+    shutdown reading ``cancelled()``, a saved ``current_task()``, an exception whose traceback
+    keeps a frame that refers to the task), and die as any object does. So a task object
+    never changes under its holder's hands. A slot is free as soon as its task is released;
+    a spawn that finds no reset task makes one (the pool keeps it: in the steady state a
+    spawn allocates nothing).
     """
 
-    _loop: Any
     _capacity: int
-    _size: int
+    _in_use: int
+    _made: int
+    _all: set[RuntimeTask]
     _free: list[RuntimeTask]
+    # Released tasks waiting for a sweep, in release order: a ring (no allocation per use),
+    # the live entries between the absolute counters head and tail.
+    _released: list[Any]
+    _rel_head: int
+    _rel_tail: int
+    _sweep_queued: bool
     _claim_waiters: deque[Any] | None
 
-    def __init__(self, loop: Any, capacity: int) -> None:
+    def __init__(self, loop: Any, capacity: int, context: Any) -> None:
         if capacity < 0:
             raise ValueError("slab capacity must be >= 0 (0 means growing)")
         self._loop = loop
+        self._context = context
         self._capacity = capacity
-        self._size = 0
+        self._in_use = 0
+        self._made = 0
+        self._all = set()
         self._free = []
+        self._released = [None] * 16
+        self._rel_head = 0
+        self._rel_tail = 0
+        self._sweep_queued = False
         self._claim_waiters = None
         for _ in range(capacity):
             self._free.append(self._make())
@@ -729,7 +815,10 @@ class TaskPool(TaskOwner):
         # Registered once for its whole life: asyncio's registry is a WeakSet and lists a
         # task only while it is not done (a FREE task reports done()).
         _register_task(task)
-        self._size += 1
+        # Held until recycled no more: a detached task waiting on a future nobody else holds
+        # must not be garbage collected while it is pending.
+        self._all.add(task)
+        self._made += 1
         return task
 
     @property
@@ -738,47 +827,107 @@ class TaskPool(TaskOwner):
 
     @property
     def size(self) -> int:
-        """Task objects made so far (== capacity for a bounded pool)."""
-        return self._size
-
-    @property
-    def available(self) -> int:
-        """Free slots: for a growing pool, the made tasks that are free now."""
-        return len(self._free)
+        """Task objects the pool holds (in use, released, free)."""
+        return len(self._all)
 
     @property
     def in_use(self) -> int:
-        return self._size - len(self._free)
+        """Slots taken: tasks spawned and not released yet, and unused claims."""
+        return self._in_use
 
-    def _acquire(self) -> Any:
+    def _take_slot(self) -> bool:
+        if self._capacity and self._in_use >= self._capacity:
+            return False
+        self._in_use += 1
+        return True
+
+    def _return_slot(self) -> None:
+        waiters = self._claim_waiters
+        while waiters:
+            # Hand the slot straight to the first claim still waiting.
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(_new_claim(self))
+                return
+        self._in_use -= 1
+
+    def _task_for_slot(self) -> RuntimeTask:
+        """A FREE task object for a slot just taken."""
         free = self._free
-        if free:
-            return free.pop()
-        if self._capacity == 0:
-            return self._make()
-        return None
+        if not free:
+            core: LoopCore = self._loop
+            self._sweep(core._rq_head)
+            if not free:
+                return self._make()
+        task: RuntimeTask = free.pop()
+        return task
 
     def _task_released(self, task: RuntimeTask) -> None:
-        _reset(task)
-        waiters = self._claim_waiters
-        if waiters:
-            # Hand the slot straight to the first claim still waiting.
-            while waiters:
-                waiter = waiters.popleft()
-                if not waiter.done():
-                    task._st = _FREE
-                    waiter.set_result(_new_claim(self, task))
-                    return
-        self._free.append(task)
+        if self._all is None:
+            return  # the loop and its pool are being garbage collected (fields cleared)
+        core: LoopCore = self._loop
+        # The loop's count of callbacks started: the callback running now has this number.
+        task._release_tick = core._rq_head
+        released = self._released
+        mask = len(released) - 1
+        if self._rel_tail - self._rel_head > mask:
+            released = self._grow_released()
+            mask = len(released) - 1
+        released[self._rel_tail & mask] = task
+        self._rel_tail += 1
+        if self._rel_tail - self._rel_head >= _SWEEP_AFTER and not self._sweep_queued:
+            # Spawns sweep as they need tasks; this bounds what waits when nobody spawns.
+            self._sweep_queued = True
+            core._push(_new_handle(self._loop, self, (), self._context))
+        self._return_slot()
+
+    def __call__(self) -> None:
+        # The queued sweep: everything released before this callback started.
+        self._sweep_queued = False
+        self._sweep(cython.cast(LoopCore, self._loop)._rq_head)
+
+    def _sweep(self, before: int) -> None:
+        """Recycle (or let go of) the tasks released by callbacks that started before the
+        callback numbered ``before``: those have returned, so a reference count above the
+        pool's own is someone else's. (A task released by the running callback is still
+        referred to by it: `await handle` returns inside the finished task's own queued
+        done-callback run.)"""
+        released = self._released
+        mask = len(released) - 1
+        head = self._rel_head
+        tail = self._rel_tail
+        while head != tail:
+            task = released[head & mask]
+            if task._release_tick >= before:
+                break
+            released[head & mask] = None
+            head += 1
+            if _referenced_elsewhere(task):
+                self._all.discard(task)
+            else:
+                _reset(task)
+                self._free.append(task)
+        self._rel_head = head
+
+    def _grow_released(self) -> list[Any]:
+        old = self._released
+        old_mask = len(old) - 1
+        new: list[Any] = [None] * (2 * len(old))
+        new_mask = len(new) - 1
+        for i in range(self._rel_head, self._rel_tail):
+            new[i & new_mask] = old[i & old_mask]
+        self._released = new
+        return new
 
     def __repr__(self) -> str:
         kind = f"capacity={self._capacity}" if self._capacity else "growing"
-        return f"<TaskPool {kind} in_use={self.in_use} free={len(self._free)}>"
+        return f"<TaskPool {kind} in_use={self._in_use} size={len(self._all)}>"
 
 
 # --------------------------------------------------------------------------- claims
 
 @cython.freelist(256)
+@cython.no_gc_clear  # __dealloc__ needs _pool
 @cython.cclass
 class SlabClaim:
     """A reserved slot of the task pool: ``spawn(coro)`` runs a coroutine in it.
@@ -795,37 +944,37 @@ class SlabClaim:
             claim.spawn(serve(connection))
     """
 
-    _pool: TaskPool
-    _task: RuntimeTask | None
+    _pool: TaskPool | None
 
     def __init__(self) -> None:
         raise TypeError("SlabClaim objects are made by claim_slab() and try_claim_slab()")
 
     def spawn(self, coro: Any, *, name: Any = None, context: Any = None) -> JoinHandle:
         """Run ``coro`` in the reserved slot; return its :class:`JoinHandle`."""
-        task = self._task
-        if task is None:
+        pool: TaskPool | None = self._pool
+        if pool is None:
             if _is_coroutine(coro):
                 coro.close()
             raise RuntimeError("this slab claim was already used or released")
         _check_coro(coro)
-        if task._loop.is_closed():
+        if pool._loop.is_closed():
             coro.close()
             raise RuntimeError("cannot spawn: the event loop is closed")
-        self._task = None
+        self._pool = None
+        task = pool._task_for_slot()
         _start(task, coro, name, context)
         return _new_join_handle(task)
 
     def release(self) -> None:
         """Give the slot back without spawning (no-op after ``spawn`` or a release)."""
-        task = self._task
-        if task is not None:
-            self._task = None
-            self._pool._task_released(task)
+        pool = self._pool
+        if pool is not None:
+            self._pool = None
+            pool._return_slot()
 
     @property
     def used(self) -> bool:
-        return self._task is None
+        return self._pool is None
 
     def __enter__(self) -> SlabClaim:
         return self
@@ -833,22 +982,33 @@ class SlabClaim:
     def __exit__(self, *exc_info: Any) -> None:
         self.release()
 
-    def __del__(self) -> None:
-        if self._task is not None:
+    def __dealloc__(self) -> None:
+        # A claim collected unused gives its slot back (tp_dealloc compiled, as JoinHandle's;
+        # __del__ in pure Python).
+        if self._pool is not None:
             self.release()
 
     def __repr__(self) -> str:
-        return f"<SlabClaim {'used' if self._task is None else 'reserved'}>"
+        return f"<SlabClaim {'used' if self._pool is None else 'reserved'}>"
 
 
-def _new_claim(pool: TaskPool, task: RuntimeTask) -> SlabClaim:
+def _new_claim(pool: TaskPool) -> SlabClaim:
     if cython.compiled:
         claim = SlabClaim.__new__(SlabClaim)
     else:
         claim = object.__new__(SlabClaim)
     claim._pool = pool
-    claim._task = task
     return claim
+
+
+if not cython.compiled:
+    # Pure Python: the finalizers are __del__; the class-level defaults serve objects refused
+    # by __init__ (their __del__ still runs).
+    JoinHandle.__del__ = JoinHandle.__dealloc__  # type: ignore[attr-defined]
+    SlabClaim.__del__ = SlabClaim.__dealloc__  # type: ignore[attr-defined]
+    JoinHandle._task = None
+    SlabClaim._pool = None
+    RuntimeTask._st = _FREE
 
 
 # ------------------------------------------------------------------- unpooled tasks
@@ -861,20 +1021,20 @@ class Spawner(TaskOwner):
     so a detached task cannot be garbage collected while it runs.
     """
 
-    _loop: Any
     _slab_capacity: int
     _pool: TaskPool | None
     _running: set[RuntimeTask]
 
     def __init__(self, loop: Any, slab: int) -> None:
         self._loop = loop
+        self._context = _Context()
         self._slab_capacity = slab
         self._pool = None
         self._running = set()
 
     def _get_pool(self) -> TaskPool:
         if self._pool is None:
-            self._pool = TaskPool(self._loop, self._slab_capacity)
+            self._pool = TaskPool(self._loop, self._slab_capacity, self._context)
         return self._pool  # type: ignore[no-any-return]
 
     def _task_done(self, task: RuntimeTask) -> None:
@@ -891,16 +1051,20 @@ class Spawner(TaskOwner):
         pool = self._pool
         if pool is None:
             pool = self._get_pool()
-        task = pool._acquire()
-        if task is None:
+        if not pool._take_slot():
             coro.close()
             raise SlabFullError(
                 f"the task slab is full ({pool._capacity} tasks in use): await claim_slab() "
                 "to wait for a slot, use try_claim_slab() to refuse work early, or make the "
                 "slab larger (LoopOptions.slab; 0 grows without bound)"
             )
+        task = pool._task_for_slot()
         _start(task, coro, name, context)
         return _new_join_handle(task)
+
+
+# Released tasks waiting for a sweep keep their outcome and coroutine: at most this many.
+_SWEEP_AFTER = 16
 
 
 class SlabFullError(RuntimeError):
@@ -993,10 +1157,9 @@ def try_claim_slab() -> SlabClaim | None:
         claim.spawn(serve(conn))
     """
     pool = _running_pool("try_claim_slab")
-    task = pool._acquire()
-    if task is None:
+    if not pool._take_slot():
         return None
-    return _new_claim(pool, task)
+    return _new_claim(pool)
 
 
 async def claim_slab() -> SlabClaim:
@@ -1008,9 +1171,8 @@ async def claim_slab() -> SlabClaim:
         claim.spawn(job())
     """
     pool = _running_pool("claim_slab")
-    task = pool._acquire()
-    if task is not None:
-        return _new_claim(pool, task)
+    if pool._take_slot():
+        return _new_claim(pool)
     waiter = pool._loop.create_future()
     if pool._claim_waiters is None:
         pool._claim_waiters = deque()
@@ -1031,8 +1193,9 @@ def runtime_stats() -> dict[str, int]:
     spawner: Spawner = loop._spawner
     return {
         "slab_capacity": pool._capacity,
-        "slab_size": pool._size,
-        "slab_in_use": pool._size - len(pool._free),
+        "slab_size": len(pool._all),
+        "slab_in_use": pool._in_use,
+        "slab_made": pool._made,
         "spawned_running": len(spawner._running),
     }
 

@@ -90,10 +90,6 @@ def test_option_defaults() -> None:
     assert options.signal_handlers is False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug (nexusloop/_entry.py): nexusloop.run() validates the loop options before anything "
-    "else but does not close `main` when they are bad (it does for its other argument errors): "
-    "'coroutine was never awaited' RuntimeWarning"))
 def test_run_with_a_bad_option_closes_main() -> None:
     async def main() -> None:
         pass
@@ -182,7 +178,8 @@ def test_runtime_slab_option_reaches_spawn_slab(fd_check: None) -> None:
 
     with Runtime(slab=2) as rt:
         stats = rt.block_on(guarded(main()))
-    assert stats == {"slab_capacity": 2, "slab_size": 2, "slab_in_use": 2, "spawned_running": 0}
+    assert stats == {"slab_capacity": 2, "slab_size": 2, "slab_in_use": 2, "slab_made": 2,
+                     "spawned_running": 0}
 
 
 def test_runtime_world_is_the_loops_world(fd_check: None) -> None:
@@ -221,15 +218,6 @@ def test_runtime_repr_shows_the_options() -> None:
 # ------------------------------------------------- nexusloop.run: shutdown of runtime tasks
 
 
-_FREE_TASK_BUG = (
-    "bug: a detached spawn_slab task cancelled by the Runner at shutdown is recycled (state "
-    "FREE) as soon as its done callbacks ran, while asyncio still holds it: gather's "
-    "_done_callback (several tasks) calls fut.exception() on it -> InvalidStateError 'Exception "
-    "is not set.' in the callback and the gather never completes: nexusloop.run() HANGS at exit; "
-    "with one task Runner._cancel_all_tasks' own task.exception() raises it out of run()"
-)
-
-
 SHUTDOWN_GUARD = 5.0  # seconds for the runner to cancel three tasks: only detects hangs
 
 
@@ -249,17 +237,8 @@ def _stop_on_error_or_hang(reports: list[dict[str, Any]]) -> None:
     loop.call_later(SHUTDOWN_GUARD, loop.stop)
 
 
-def _shutdown_case(kind: str, keep: str) -> Any:
-    marks = []
-    if kind == "spawn_slab" and keep == "detached":
-        marks.append(pytest.mark.xfail(strict=True, reason=_FREE_TASK_BUG))
-    return pytest.param(kind, keep, marks=marks, id=f"{kind}-{keep}")
-
-
-@pytest.mark.parametrize(("kind", "keep"), [
-    _shutdown_case(kind, keep)
-    for kind in ("create_task", "spawn", "spawn_slab") for keep in ("kept", "detached")
-])
+@pytest.mark.parametrize("keep", ["kept", "detached"])
+@pytest.mark.parametrize("kind", ["create_task", "spawn", "spawn_slab"])
 def test_run_cancels_tasks_left_pending_and_their_finally_runs(
     fd_check: None, kind: str, keep: str
 ) -> None:

@@ -717,33 +717,7 @@ def test_dropped_handle_lets_the_task_run_to_completion(nloop: Any, kind: str) -
     run(nloop, main())
 
 
-_FREELIST_DEL_BUG = (
-    "bug: compiled: JoinHandle is @cython.freelist(1024) and has __del__; CPython marks an "
-    "object 'finalized' in its GC header when __del__ has run, and Cython's freelist reuse "
-    "clears the object, not the GC header, so a handle reused from the freelist never runs "
-    "__del__ again: dropping it does not detach the task (the slab slot is never released; "
-    "the task object itself is freed when the handle's reference goes, reporting 'Task "
-    "exception was never retrieved' instead of the detached-task report)"
-)
-DROP_XFAIL = pytest.mark.xfail(COMPILED, strict=True, reason=_FREELIST_DEL_BUG)
-HOW = pytest.mark.parametrize("how", ["detach", pytest.param("drop", marks=DROP_XFAIL)])
-
-HANDLER_IN_TASK_CONTEXT = sys.version_info >= (3, 12)
-_REPORT_IN_OWN_CONTEXT_BUG = (
-    "bug (Python >= 3.12): a detached task that fails is reported from inside its own step, "
-    "while its context is entered; since 3.12 the loop runs a custom exception handler in "
-    "context['task'].get_context(), so the handler call fails with 'RuntimeError: cannot "
-    "enter context: ... is already entered' and the report is lost ('Unhandled error in "
-    "exception handler'); asyncio reports tasks only from outside their context"
-)
-# The report happens in the task's step when the task fails after its handle went away.
-FAILS_AFTER_DETACH = pytest.mark.parametrize("how", [
-    pytest.param("detach", marks=pytest.mark.xfail(
-        HANDLER_IN_TASK_CONTEXT, strict=True, reason=_REPORT_IN_OWN_CONTEXT_BUG)),
-    pytest.param("drop", marks=pytest.mark.xfail(
-        COMPILED or HANDLER_IN_TASK_CONTEXT, strict=True,
-        reason=_FREELIST_DEL_BUG if COMPILED else _REPORT_IN_OWN_CONTEXT_BUG)),
-])
+HOW = pytest.mark.parametrize("how", ["detach", "drop"])
 
 
 async def _prime_handle_freelist() -> None:
@@ -758,7 +732,7 @@ async def _prime_handle_freelist() -> None:
 
 
 @SPAWN_KINDS
-@FAILS_AFTER_DETACH
+@HOW
 def test_exception_of_a_detached_task_reaches_the_exception_handler_once(
     nloop: Any, handler_calls: list[dict[str, Any]], kind: str, how: str
 ) -> None:
@@ -826,8 +800,6 @@ def test_dropping_the_handle_of_a_failed_task_reports_at_drop(
     run(nloop, main())
 
 
-@pytest.mark.xfail(COMPILED or HANDLER_IN_TASK_CONTEXT, strict=True,
-                   reason=_FREELIST_DEL_BUG if COMPILED else _REPORT_IN_OWN_CONTEXT_BUG)
 @SPAWN_KINDS
 def test_every_dropped_handle_detaches_its_task(
     nloop: Any, handler_calls: list[dict[str, Any]], kind: str
@@ -854,11 +826,6 @@ def test_every_dropped_handle_detaches_its_task(
     run(nloop, main())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a spawn_slab task whose handle was detached or dropped is referenced only by the future it "
-    "awaits; when that future is garbage (nobody else holds it) the pending task is collected "
-    "('Task was destroyed but it is pending!') and its slot stays in use forever (a bounded "
-    "slab shrinks for good). spawn keeps running tasks in the Spawner; the pool does not"))
 @pytest.mark.parametrize("kind", ["spawn_slab", "claim"])
 def test_detached_slab_task_is_not_garbage_collected_while_pending(
     nloop: Any, handler_calls: list[dict[str, Any]], kind: str
@@ -1222,10 +1189,6 @@ def test_claim_spawn_of_a_non_coroutine_keeps_the_claim(nloop: Any) -> None:
     run(nloop, main())
 
 
-@pytest.mark.xfail(not COMPILED, strict=True, reason=(
-    "bug: pure mode: the refused object was made by __new__ before __init__ raised, and its "
-    "__del__ then reads fields that were never set: AttributeError '_st' / '_task' goes to "
-    "sys.unraisablehook"))
 @pytest.mark.parametrize("cls", [JoinHandle, RuntimeTask, SlabClaim])
 def test_runtime_objects_cannot_be_made_directly(cls: type) -> None:
     unraisable: list[Any] = []
