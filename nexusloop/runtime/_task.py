@@ -39,7 +39,7 @@ Until then the task holds its result, as tokio's task cell does. The done callba
 run before its release, so everyone who waited on it sees the outcome.
 
 The task *object* is reused only when nothing outside the runtime refers to it any more (a
-queued sweep checks its reference count): an object someone still holds (a saved
+sweep checks its reference count; see ``TaskPool``): an object someone still holds (a saved
 ``current_task()``, the runner's shutdown, a traceback) keeps its outcome and is let go by the
 pool, which makes a new one when it needs it. So a task object never changes under its
 holder's hands, and a join handle (which holds its task until it has the outcome) never sees a
@@ -769,8 +769,11 @@ class TaskPool(TaskOwner):
 
     Task objects are recycled only when nothing outside the runtime refers to them any more.
     A released task (its handle collected the outcome, or was detached or dropped) goes to
-    ``_released``; a sweep, queued on release, resets the ones nobody else refers to (dropping
-    result, exception, coroutine and context) for the next spawn, and lets go of the others:
+    ``_released``. A sweep - when a spawn finds no free task, and from a queued call once
+    ``_SWEEP_AFTER`` released tasks wait - takes those released by callbacks that have returned
+    (the running one still refers to what it released), resets the ones nobody else refers to
+    (dropping result, exception, coroutine and context) for the next spawn, and lets go of the
+    others:
     they stay as they are, done with their outcome, for whoever holds them (the runner's
     shutdown reading ``cancelled()``, a saved ``current_task()``, an exception whose traceback
     keeps a frame that refers to the task), and die as any object does. So a task object
