@@ -77,6 +77,14 @@ class LoopOptions:
             "`nexusloop.shutdown_signal()` resolves instead of `KeyboardInterrupt`"
         },
     )
+    gc_control: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "doc": "keep CPython's cyclic GC out of callbacks: young collections between ticks, "
+            "full ones in idle slack before the next timer, forced after a bound; the heap "
+            "frozen at the first idle moment (`docs/latency.md`)"
+        },
+    )
     world: Any = dataclasses.field(
         default=None,
         metadata={"doc": "a `nexusloop.world.World` carried by the loop (`loop.world`)"},
@@ -87,7 +95,7 @@ class LoopOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-        for name in ("busy_poll", "timers_first", "signal_handlers"):
+        for name in ("busy_poll", "timers_first", "signal_handlers", "gc_control"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
@@ -158,4 +166,5 @@ class LoopOptionsKwargs(TypedDict, total=False):
     timers_first: bool
     slab: int
     signal_handlers: bool
+    gc_control: bool
     world: Any

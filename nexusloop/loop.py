@@ -34,6 +34,7 @@ from nexusloop._executor import ExecutorService
 from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._service import LoopService
 from nexusloop._signals import SignalService
+from nexusloop.latency._gc import GcControl, GcStats
 from nexusloop.net import _connect, _datagram, _dns, _sendfile, _server, _sock, _tls
 
 # asyncio's submodules as Any-typed aliases (their logger and public helpers are looked up at
@@ -132,6 +133,8 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         self._clock_resolution = __import__("time").get_clock_info("monotonic").resolution
         self._debug = _compat.is_debug_mode()
         self.world = options.world
+        if options.gc_control:
+            self._gc_control = GcControl()
         # Network state (nexusloop.net): transports by fd (add_reader on a transport's fd is an
         # error, as in asyncio), the listener of each serving socket, Unix paths to clean up.
         self._transports = TransportTable()
@@ -181,13 +184,21 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
                 finalizer=self._asyncgen_finalizer_hook,
             )
             _compat.set_running_loop(self)
+            if self._gc_control is not None:
+                self._gc_control.start()
             self._run_forever_core()
         finally:
+            if self._gc_control is not None:
+                self._gc_control.stop()
             self._stopping = False
             self._thread_id = None
             _compat.set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_hooks)
+
+    def gc_stats(self) -> GcStats | None:
+        """The collections the loop's GC control ran (``gc_control=True``), else None."""
+        return None if self._gc_control is None else self._gc_control.stats()
 
     def run_until_complete(self, future: Any) -> Any:
         """Run until ``future`` (a future, task or coroutine) is done; return its result."""

@@ -61,6 +61,8 @@ CHILD_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
 #: Python, NEXUSLOOP_NO_EXTENSIONS=1) and ``nexusloop-lowlat`` (compiled, the latency options
 #: ``timers_first=True, tasks_per_cycle=32``); EXTRA_LOOPS join when importable.
 CORE_LOOPS = ["asyncio", "uvloop", "nexusloop", "nexusloop-pure", "nexusloop-lowlat"]
+#: nexusloop variants measured only when asked for (--loops): GC control (issue #10).
+OPTIONAL_LOOPS = ["nexusloop-gc", "nexusloop-lowlat-gc"]
 #: ``python -m nexusloop bench``: nexusloop against the installed competitors only.
 CLI_LOOPS = ["asyncio", "uvloop", "rloop", "nexusloop"]
 #: ``python -m nexusloop bench --quick``: one or two workloads per kind of work (callbacks,
@@ -74,6 +76,9 @@ NEXUS_OPTIONS: dict[str, dict[str, Any]] = {
     "nexusloop-pure": {},
     # The latency configuration: expired timers first, ticks bounded to 32 callbacks.
     "nexusloop-lowlat": {"timers_first": True, "tasks_per_cycle": 32},
+    # ... and GC control (issue #10): not a default column.
+    "nexusloop-lowlat-gc": {"timers_first": True, "tasks_per_cycle": 32, "gc_control": True},
+    "nexusloop-gc": {"gc_control": True},
 }
 #: Other asyncio-compatible loops picked up automatically when importable: name -> (module, factory).
 EXTRA_LOOPS = {
@@ -81,7 +86,7 @@ EXTRA_LOOPS = {
 }
 BASELINE = "asyncio"
 #: Workloads whose one run is the measurement (no best-of-inner filtering).
-SINGLE_SHOT = {"timer_lateness"}
+SINGLE_SHOT = {"timer_lateness", "timer_lateness_gc"}
 #: Default number of runs inside each child, each on a fresh loop; the fastest counts.
 DEFAULT_INNER = 2
 PURE_ENV = "NEXUSLOOP_NO_EXTENSIONS"
@@ -235,7 +240,7 @@ def child_main(argv: list[str]) -> int:
 
         fn = W.WORKLOADS[a.workload]
         size = a.size if a.size is not None else W.size_for(a.workload, a.quick)
-        if a.workload != "timer_lateness":
+        if a.workload not in W.LATENESS_WORKLOADS:
             size = int(size)
         inner = 1 if a.workload in SINGLE_SHOT else max(1, a.inner)
         best: dict[str, Any] | None = None
@@ -519,9 +524,11 @@ class Summary:
         if "lateness_us" in ok[0]:
             cell["lateness_us"] = {
                 k: statistics.median(r["lateness_us"][k] for r in ok)
-                for k in ("p50", "p99", "max")
+                for k in ("p50", "p99", "max", "early_pct") if k in ok[0]["lateness_us"]
             }
             cell["lateness_clock"] = ok[0].get("lateness_clock")
+            if "rss_peak_mib" in ok[0]:
+                cell["rss_peak_mib"] = max(r["rss_peak_mib"] for r in ok)
         return cell
 
 
@@ -557,7 +564,7 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
         return "error" if c["status"] == "error" else "-"
 
     # 1. throughput
-    thr = [w for w in summary.workloads if w != "timer_lateness"]
+    thr = [w for w in summary.workloads if w not in SINGLE_SHOT]
     if thr:
         rows = []
         for w in thr:
@@ -613,18 +620,30 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
                      + _table(["pending"] + heads, rows, markdown))
 
     # 3. lateness
-    if "timer_lateness" in summary.workloads:
+    for lw in [w for w in summary.workloads if w in SINGLE_SHOT]:
         rows = []
         for key, label in (("p50", "p50"), ("p99", "p99"), ("max", "max")):
             row = [f"lateness {label}"]
             for lp in loops:
-                c = summary.cells[("timer_lateness", lp)]
+                c = summary.cells[(lw, lp)]
                 row.append(_fmt_us(c["lateness_us"][key]) + _mark(c) if c["status"] == "ok"
                            else err_cell(c))
             rows.append(row)
+        row = ["early"]
+        for lp in loops:
+            c = summary.cells[(lw, lp)]
+            early = c.get("lateness_us", {}).get("early_pct") if c["status"] == "ok" else None
+            row.append("-" if early is None else f"{early:.1f}%")
+        rows.append(row)
+        row = ["peak RSS"]
+        for lp in loops:
+            c = summary.cells[(lw, lp)]
+            rss = c.get("rss_peak_mib") if c["status"] == "ok" else None
+            row.append("-" if rss is None else f"{rss:.0f} MiB")
+        rows.append(row)
         row = ["churn steps/s"]
         for lp in loops:
-            c = summary.cells[("timer_lateness", lp)]
+            c = summary.cells[(lw, lp)]
             if c["status"] == "ok":
                 s = _fmt_rate(c["rate"])
                 if "ratio" in c:
@@ -633,7 +652,8 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
             else:
                 row.append(err_cell(c))
         rows.append(row)
-        title = "Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn"
+        title = "Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn" + (
+            ", with a 300k-object heap and cyclic garbage" if lw == "timer_lateness_gc" else "")
         parts.append((f"### {title}\n\n" if markdown else f"{title}\n")
                      + _table(["metric"] + heads, rows, markdown))
 
@@ -721,7 +741,7 @@ def parent_main(argv: list[str], prog: str = "benchmarks/run.py", cli: bool = Fa
                      "asyncio,uvloop,nexusloop,nexusloop-pure,nexusloop-lowlat plus any other "
                      "installed loop, e.g. rloop")
     p.add_argument("--loops", help=f"comma-separated loops (default: {default_loops}); known: "
-                   + ", ".join(CORE_LOOPS + list(EXTRA_LOOPS)))
+                   + ", ".join(CORE_LOOPS + OPTIONAL_LOOPS + list(EXTRA_LOOPS)))
     p.add_argument("--suite", choices=["all", *W.SUITES], default="all",
                    help="which workloads (see --list): all (default), core (loop, timers, "
                    "tasks), net (network, loopback); --workloads then picks among them")
@@ -762,7 +782,7 @@ def parent_main(argv: list[str], prog: str = "benchmarks/run.py", cli: bool = Fa
     if a.list:
         for suite, names in W.SUITES.items():
             print(f"workloads ({suite}):", ", ".join(names))
-        print("loops:", ", ".join(CORE_LOOPS + list(EXTRA_LOOPS)))
+        print("loops:", ", ".join(CORE_LOOPS + OPTIONAL_LOOPS + list(EXTRA_LOOPS)))
         return 0
     if a.repeat is None:
         a.repeat = 1 if (cli and a.quick) else 3
@@ -786,7 +806,7 @@ def parent_main(argv: list[str], prog: str = "benchmarks/run.py", cli: bool = Fa
     t_start = time.monotonic()
     cmdline = (prog if prog.startswith("python") else f"python {prog}") + (
         "" if not argv else " " + shlex.join(argv))
-    known = CORE_LOOPS + list(EXTRA_LOOPS)
+    known = CORE_LOOPS + OPTIONAL_LOOPS + list(EXTRA_LOOPS)
     if a.loops:
         loops = [s.strip() for s in a.loops.split(",") if s.strip()]
         for lp in loops:

@@ -21,6 +21,7 @@ import gc
 import math
 import os
 import random
+import resource
 import shutil
 import tempfile
 import time
@@ -34,6 +35,8 @@ LATENESS_SECONDS = 1.5
 LATENESS_QUICK_SECONDS = 0.3
 LATENESS_PERIOD = 0.001
 LATENESS_TASKS = 200
+#: Long-lived objects of ``timer_lateness_gc``'s heap.
+LATENESS_HEAP = 300_000
 
 QUICK_DIVISOR = 10
 
@@ -315,6 +318,25 @@ def timer_lateness(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
     """A 1 ms periodic timer chained on absolute deadlines (``call_at``) for ``seconds_`` while
     200 tasks churn (tiny work, then ``sleep(0)``; every 16th step a 0.5 ms sleep instead).
 
+    See :func:`_lateness` for the measure.
+    """
+    return _lateness(loop, seconds_, garbage=False)
+
+
+def timer_lateness_gc(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
+    """:func:`timer_lateness` in a program with a heap and cyclic garbage, as real handlers make:
+    ``LATENESS_HEAP`` long-lived objects are made before the loop runs (the application's state)
+    and every churn step makes a reference cycle that lives until the task's next step (a
+    request-scoped object with a back-reference, held across one ``await``), so CPython's cyclic
+    GC runs, young and full collections alike.
+    """
+    heap = [[i] for i in range(LATENESS_HEAP)]  # noqa: F841  (alive for the whole run)
+    return _lateness(loop, seconds_, garbage=True)
+
+
+def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool) -> Result:
+    """The measure of the two timer_lateness workloads.
+
     Lateness = clock at callback start - scheduled deadline (deadlines in loop time). The clock
     is ``time.monotonic()`` when ``loop.time()`` agrees with it within 2 ms (asyncio uses it;
     uvloop's ``time()`` is the same CLOCK_MONOTONIC cached and truncated to whole milliseconds,
@@ -336,12 +358,17 @@ def timer_lateness(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
         nonlocal steps
         sleep = asyncio.sleep
         k = i
+        held: Any = None
         while not stop_flag:
             x = 0
             for j in range(8):  # small work
                 x += j * k
             k += 1
             steps += 1
+            if garbage:
+                node: dict[str, Any] = {"step": k}
+                node["self"] = node  # a cycle, collectable only by the cyclic GC
+                held = node  # noqa: F841  (alive until the next step replaces it)
             if k & 15 == 0:
                 await sleep(0.0005)
             else:
@@ -379,7 +406,9 @@ def timer_lateness(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
             "max": lat[-1],
             "min": lat[0],
             "samples": len(lat),
+            "early_pct": 100.0 * sum(1 for x in lat if x < 0) / len(lat),
         },
+        "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "lateness_clock": "time.monotonic" if use_mono else "loop.time",
     }
 
@@ -1198,6 +1227,7 @@ WORKLOADS: dict[str, Callable[[asyncio.AbstractEventLoop, Any], Result]] = {
     "future_pingpong": future_pingpong,
     "wait_for": wait_for,
     "timer_lateness": timer_lateness,
+    "timer_lateness_gc": timer_lateness_gc,
     # the net suite
     "tcp_echo_streams": tcp_echo_streams,
     "tcp_echo_protocol": tcp_echo_protocol,
@@ -1233,6 +1263,7 @@ SIZES: dict[str, Any] = {
     "future_pingpong": 80_000,
     "wait_for": 40_000,
     "timer_lateness": LATENESS_SECONDS,
+    "timer_lateness_gc": LATENESS_SECONDS,
     "tcp_echo_streams": 20_000,
     "tcp_echo_protocol": 20_000,
     "tcp_echo_buffered": 20_000,
@@ -1247,8 +1278,12 @@ SIZES: dict[str, Any] = {
 }
 
 
+#: The workloads that measure timer lateness (their size is seconds; one run is the measure).
+LATENESS_WORKLOADS = ("timer_lateness", "timer_lateness_gc")
+
+
 def size_for(name: str, quick: bool) -> Any:
-    if name == "timer_lateness":
+    if name in LATENESS_WORKLOADS:
         return LATENESS_QUICK_SECONDS if quick else LATENESS_SECONDS
     size = SIZES[name]
     return max(1, size // QUICK_DIVISOR) if quick else size

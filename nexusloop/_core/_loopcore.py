@@ -185,6 +185,9 @@ class LoopCore:
         self._task_factory: Any = None
         # nexusloop.runtime's per-loop state (task pool, unpooled tasks), made on first spawn.
         self._spawner: Any = None
+        # nexusloop.latency.GcControl when LoopOptions.gc_control is on: called between ticks
+        # and before parking.
+        self._gc_control: Any = None
         self.slow_callback_duration = 0.1
         self._stat_ticks = 0
         self._stat_polls = 0
@@ -683,6 +686,8 @@ class LoopCore:
             self._push(queue.popleft())
 
     def _run_once(self) -> None:
+        if self._gc_control is not None:
+            self._gc_control.tick()  # between two ticks: no callback is running
         if self._ts_queue:
             self._drain_threadsafe()
         if self._rq_tail != self._rq_head or self._stopping:
@@ -752,6 +757,9 @@ class LoopCore:
             return
         if self._virtual and self._park_virtual():
             return
+        if self._gc_control is not None and not self._ts_queue:
+            deadline = self._wheel.next_deadline()
+            self._gc_control.idle(_INF if deadline == _INF else deadline - self._now())
         # _parked goes up before the last look at the cross-thread queue (the wake-up race
         # invariant in the module docstring); the poll takes it down once the wait is over.
         self._parked = True
