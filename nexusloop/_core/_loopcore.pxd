@@ -87,6 +87,7 @@ cdef class LoopCore:
     cdef public Py_ssize_t _event_interval
     cdef public bint _busy_poll
     cdef public object _gc_control
+    cdef public Py_ssize_t _gc_wait
     cdef public bint _timers_first
     cdef unsigned long long _last_poll_tick
     cdef bint _parked

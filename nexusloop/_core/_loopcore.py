@@ -188,6 +188,7 @@ class LoopCore:
         # nexusloop.latency.GcControl when LoopOptions.gc_control is on: called between ticks
         # and before parking.
         self._gc_control: Any = None
+        self._gc_wait = 0
         self.slow_callback_duration = 0.1
         self._stat_ticks = 0
         self._stat_polls = 0
@@ -687,7 +688,11 @@ class LoopCore:
 
     def _run_once(self) -> None:
         if self._gc_control is not None:
-            self._gc_control.tick()  # between two ticks: no callback is running
+            # Between two ticks (no callback is running), every so many ticks: the control
+            # says when to look again.
+            self._gc_wait -= 1
+            if self._gc_wait <= 0:
+                self._gc_wait = self._gc_control.tick()
         if self._ts_queue:
             self._drain_threadsafe()
         if self._rq_tail != self._rq_head or self._stopping:

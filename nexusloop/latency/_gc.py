@@ -7,8 +7,10 @@ a collection of a big heap takes milliseconds off a timer's punctuality. With th
 
 * **Automatic collection off while the loop runs** (``gc.disable()``; the interpreter's settings
   come back when the last controlled loop stops running).
-* **Young collections at tick boundaries.** Between two ticks the loop reads ``gc.get_count()``;
-  past the interpreter's own threshold it collects the young generation (``gc.collect(0)``, or
+* **Young collections at tick boundaries.** Between two ticks the loop reads ``gc.get_count()``
+  (not at every tick: as many ticks later as the young generation's growth per tick says it
+  takes to reach the threshold, at most ``MAX_WAIT_TICKS``); past the interpreter's own
+  threshold it collects the young generation (``gc.collect(0)``, or
   generation 1 when CPython would have) between two ticks, never inside a callback: the work
   CPython would have done, at a better moment, in pauses as short as CPython's own young
   collections. (Waiting for slack before the next timer was tried and measured worse: a
@@ -43,6 +45,8 @@ __all__ = ["GcControl", "GcStats"]
 
 #: Young (generation-1) collections without a full one after which a full one is forced.
 FORCE_AFTER = 40
+#: At most this many ticks between two looks at the young generation.
+MAX_WAIT_TICKS = 64
 #: Slack needed for an idle full collection: ``IDLE_FACTOR * estimate + IDLE_MARGIN`` seconds.
 IDLE_FACTOR = 2.0
 IDLE_MARGIN = 0.0005
@@ -82,6 +86,9 @@ class GcControl:
             raise ValueError("force_after must be >= 1")
         self._force_after = force_after
         self._running = False
+        # Growth of the young generation: its count at the last look, ticks waited since.
+        self._last_count0 = 0
+        self._waited = 1
         self._young = 0
         self._full_idle = 0
         self._full_forced = 0
@@ -130,17 +137,23 @@ class GcControl:
 
     # ------------------------------------------------------------ the policy
 
-    def tick(self) -> None:
+    def tick(self) -> int:
         """Between two ticks: a young collection past the threshold, or a forced full one
-        past the memory bound."""
+        past the memory bound. Returns in how many ticks to look again."""
         count0, count1, count2 = gc.get_count()
         threshold0, threshold1, _ = gc.get_threshold()
-        if count0 <= threshold0:
-            return
-        if count2 >= self._force_after:
-            self._full(forced=True)
-        else:
-            self._collect_young(1 if count1 >= threshold1 else 0)
+        growth = max(count0 - self._last_count0, 1) / self._waited  # objects per tick
+        if count0 > threshold0:
+            if count2 >= self._force_after:
+                self._full(forced=True)
+            else:
+                self._collect_young(1 if count1 >= threshold1 else 0)
+            count0 = gc.get_count()[0]
+        wait = int((threshold0 - count0) / growth) + 1
+        wait = 1 if wait < 1 else MAX_WAIT_TICKS if wait > MAX_WAIT_TICKS else wait
+        self._last_count0 = count0
+        self._waited = wait
+        return wait
 
     def idle(self, slack: float) -> None:
         """The loop is about to park for up to ``slack`` seconds (``math.inf``: no timer)."""
