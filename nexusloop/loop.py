@@ -17,6 +17,7 @@ CPython's ``asyncio.BaseEventLoop``. It also holds, and only delegates to:
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import sys
 import threading
@@ -35,6 +36,7 @@ from nexusloop._options import LoopOptions, LoopOptionsKwargs
 from nexusloop._service import LoopService
 from nexusloop._signals import SignalService
 from nexusloop.latency._gc import GcControl, GcStats
+from nexusloop.latency._snapshot import LoopStats, SlowCallback
 from nexusloop.net import _connect, _datagram, _dns, _sendfile, _server, _sock, _tls
 
 # asyncio's submodules as Any-typed aliases (their logger and public helpers are looked up at
@@ -133,6 +135,10 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         self._clock_resolution = __import__("time").get_clock_info("monotonic").resolution
         self._debug = _compat.is_debug_mode()
         self.world = options.world
+        # loop.stats(): the slowest callbacks (debug mode measures them, as asyncio does), and
+        # the counters at the last reset_stats().
+        self._slow_callbacks: collections.deque[SlowCallback] = collections.deque(maxlen=32)
+        self._stats_base: dict[str, int] = {}
         if options.gc_control:
             self._gc_control = GcControl()
         # Network state (nexusloop.net): transports by fd (add_reader on a transport's fd is an
@@ -195,6 +201,47 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
             _compat.set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_hooks)
+
+    def stats(self) -> LoopStats:
+        """What the loop did since it was made (or since :meth:`reset_stats`): counters,
+        histograms of tick duration, ready-queue delay, timer lateness and I/O delay, the
+        slowest callbacks (debug mode), and GC control's collections.
+
+        Example::
+
+            s = loop.stats()
+            print(s.timer_lateness.percentile(99), s.callbacks / s.ticks)
+        """
+        core = self._core_stats()
+        base = self._stats_base
+
+        def since(key: str) -> int:
+            return int(core[key]) - base.get(key, 0)
+
+        return LoopStats(
+            ticks=since("ticks"),
+            polls=since("polls"),
+            wakeups=since("wakeups"),
+            callbacks=since("callbacks"),
+            timers_fired=self._h_timer.count,
+            timers_cancelled=since("timers_cancelled"),
+            io_events=since("io_events"),
+            tick_duration=self._h_tick.snapshot("tick_duration"),
+            ready_delay=self._h_ready.snapshot("ready_delay"),
+            timer_lateness=self._h_timer.snapshot("timer_lateness"),
+            io_delay=self._h_io.snapshot("io_delay"),
+            slow_callbacks=tuple(self._slow_callbacks),
+            gc=self.gc_stats(),
+            ready=int(core["ready"]),
+            timers_pending=int(core["timers"]),
+        )
+
+    def reset_stats(self) -> None:
+        """Start :meth:`stats` from zero (GC control's counts are not reset)."""
+        self._stats_base = dict(self._core_stats())
+        for histogram in (self._h_tick, self._h_ready, self._h_timer, self._h_io):
+            histogram.reset()
+        self._slow_callbacks.clear()
 
     def gc_stats(self) -> GcStats | None:
         """The collections the loop's GC control ran (``gc_control=True``), else None."""
@@ -377,7 +424,9 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         return 1 if len(self._readers) + len(self._writers) > own else 0
 
     def _warn_slow(self, handle: Any, dt: float) -> None:
-        base_events.logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
+        name = _format_handle(handle)
+        self._slow_callbacks.append(SlowCallback(name, dt, self.time() - dt))
+        base_events.logger.warning("Executing %s took %.3f seconds", name, dt)
 
     # ------------------------------------------------------ async generators
 
@@ -493,10 +542,6 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         return self._signals.handlers
 
     # ----------------------------------------------------------- statistics
-
-    def stats(self) -> dict[str, Any]:
-        """Counters of the loop core: ticks, callbacks run, I/O polls, queue sizes."""
-        return self._core_stats()
 
     # ------------------------------------------------- network (nexusloop.net)
     # Plain functions of nexusloop.net whose first parameter is the loop, bound as methods:

@@ -480,8 +480,8 @@ def test_event_interval_bounds_polls_while_busy() -> None:
         before = loop.stats()
         loop.run_forever()
         after = loop.stats()
-        ticks = after["ticks"] - before["ticks"]
-        polls = after["polls"] - before["polls"]
+        ticks = after.ticks - before.ticks
+        polls = after.polls - before.polls
         assert ticks >= 2000
         # One non-blocking poll per event_interval ticks while busy, not one per tick.
         assert polls <= ticks // 16 + 2
@@ -522,13 +522,13 @@ def test_tasks_per_cycle_limits_a_tick() -> None:
         seen: list[int] = []
         for i in range(6):
             loop.call_soon(seen.append, i)
-        ticks0 = loop.stats()["ticks"]
+        ticks0 = loop.stats().ticks
         loop.call_soon(loop.stop)
         while len(seen) < 6:
             loop.call_soon(loop.stop)
             loop.run_forever()
         assert seen == list(range(6))
-        assert loop.stats()["ticks"] - ticks0 >= 3
+        assert loop.stats().ticks - ticks0 >= 3
     finally:
         loop.close()
 
@@ -677,10 +677,10 @@ def test_call_soon_threadsafe_writes_no_wakeup_while_loop_is_awake(nloop: Any) -
 
     nloop.call_soon(busy_callback)
     nloop.call_soon(lambda: nloop.call_soon(nloop.stop))
-    before = nloop.stats()["wakeups"]
+    before = nloop.stats().wakeups
     nloop.run_forever()
     assert received == list(range(100))
-    assert nloop.stats()["wakeups"] == before
+    assert nloop.stats().wakeups == before
 
 
 def test_call_soon_threadsafe_wakes_a_parked_loop_once(nloop: Any) -> None:
@@ -698,9 +698,9 @@ def test_call_soon_threadsafe_wakes_a_parked_loop_once(nloop: Any) -> None:
         nloop.call_soon_threadsafe(nloop.stop)
 
     thread = threading.Thread(target=worker)
-    before = nloop.stats()["wakeups"]
+    before = nloop.stats().wakeups
     thread.start()
     nloop.run_forever()  # parks: nothing ready, no timers
     thread.join()
     assert received == list(range(10))
-    assert nloop.stats()["wakeups"] - before <= 3
+    assert nloop.stats().wakeups - before <= 3

@@ -27,6 +27,7 @@ cdef class Handle:
     cdef public bint _cancelled
     cdef public object _repr
     cdef public object _source_traceback
+    cdef public double _queued_at  # loop time of the tick that queued it (loop.stats())
 
     cpdef _run(self)
     cpdef _report(self, exc)

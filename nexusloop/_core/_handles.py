@@ -54,6 +54,7 @@ class Handle:
         self._cancelled = False
         self._repr: str | None = None
         self._source_traceback: Any = None
+        self._queued_at = 0.0  # set when queued (loop.stats() ready delay)
         if loop is not None and loop.get_debug():
             self._source_traceback = _compat.extract_stack(_getframe(1))
 
@@ -204,6 +205,7 @@ def _new_handle(loop: Any, callback: Any, args: Any, context: Any) -> Handle:
     handle._cancelled = False
     handle._repr = None
     handle._source_traceback = None
+    handle._queued_at = 0.0
     return handle
 
 

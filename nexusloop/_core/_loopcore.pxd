@@ -4,6 +4,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from nexusloop._core._handles cimport Handle, TimerHandle, _new_handle, _new_timer
 from nexusloop._core._wheel cimport TimerWheel
+from nexusloop._core._stats cimport Histogram
 
 
 cdef extern from "Python.h":
@@ -87,6 +88,11 @@ cdef class LoopCore:
     cdef public Py_ssize_t _event_interval
     cdef public bint _busy_poll
     cdef public object _gc_control
+    cdef public Histogram _h_tick
+    cdef public Histogram _h_ready
+    cdef public Histogram _h_timer
+    cdef public Histogram _h_io
+    cdef public unsigned long long _stat_io_events
     cdef public Py_ssize_t _gc_wait
     cdef public bint _timers_first
     cdef unsigned long long _last_poll_tick
@@ -128,7 +134,7 @@ cdef class LoopCore:
     cpdef _watch_write(self, int fd, watcher)
     cpdef bint _unwatch_read(self, int fd) except -1
     cpdef bint _unwatch_write(self, int fd) except -1
-    @cython.locals(count=int, i=int, behind=bint)
+    @cython.locals(count=int, i=int, behind=bint, polled=double)
     cdef _poll(self, double timeout, bint park)
     @cython.locals(ms=int, count=int, epfd=int, events="epoll_event *")
     cdef int _epoll_wait(self, double timeout, bint park) except -1
@@ -138,10 +144,12 @@ cdef class LoopCore:
     cpdef _drain_wakeups(self)
     cdef _drain_threadsafe(self)
     @cython.locals(head=Py_ssize_t, end=Py_ssize_t, index=Py_ssize_t, mask=Py_ssize_t, handle=Handle,
-                   rq=list, now=double, timer=TimerHandle, wheel=TimerWheel, expired=list)
+                   rq=list, now=double, timer=TimerHandle, wheel=TimerWheel, expired=list,
+                   parked=bint, tick=double)
     cpdef _run_once(self)
     @cython.locals(timer=TimerHandle)
     cdef _run_expired_now(self, list expired)
+    cdef inline double _clock(self)
     @cython.locals(deadline=double, timeout=double)
     cdef _park(self)
     @cython.locals(deadline=double, wait=double, gap=double, outside=int)

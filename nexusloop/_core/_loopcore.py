@@ -56,6 +56,7 @@ from nexusloop._compat import extract_stack as _extract_stack
 from nexusloop._core._handles import Handle, TimerHandle, _new_handle, _new_timer
 from nexusloop._core._poller import fileobj_to_fd as _fileobj_to_fd
 from nexusloop._core._poller import new_poller
+from nexusloop._core._stats import Histogram
 from nexusloop._core._wheel import TimerWheel
 
 _POLLIN = 0x001
@@ -189,6 +190,12 @@ class LoopCore:
         # and before parking.
         self._gc_control: Any = None
         self._gc_wait = 0
+        # loop.stats(): histograms recorded as the loop runs (see nexusloop.latency).
+        self._h_tick = Histogram()
+        self._h_ready = Histogram()
+        self._h_timer = Histogram()
+        self._h_io = Histogram()
+        self._stat_io_events = 0
         self.slow_callback_duration = 0.1
         self._stat_ticks = 0
         self._stat_polls = 0
@@ -256,6 +263,7 @@ class LoopCore:
     # ------------------------------------------------------------ ready queue
 
     def _push(self, handle: Handle) -> None:
+        handle._queued_at = self._event_time
         if self._rq_tail - self._rq_head > self._rq_mask:
             self._grow()
         self._rq[self._rq_tail & self._rq_mask] = handle
@@ -297,6 +305,7 @@ class LoopCore:
         if cython.compiled:
             self._push(handle)
         else:  # _push inlined: a method call is a large part of call_soon in pure Python
+            handle._queued_at = self._event_time
             tail = self._rq_tail
             if tail - self._rq_head > self._rq_mask:
                 self._grow()
@@ -539,7 +548,11 @@ class LoopCore:
             if self._epfd >= 0:
                 count = self._epoll_wait(timeout, park)
                 behind = self._rq_tail != self._rq_head
+                if count:
+                    self._stat_io_events += count
+                    polled = self._clock()
                 for i in range(count):
+                    self._h_io.record(self._clock() - polled)
                     self._dispatch(
                         self._events[i].data.fd,  # type: ignore[attr-defined]
                         self._events[i].events,  # type: ignore[attr-defined]
@@ -554,7 +567,10 @@ class LoopCore:
         else:
             events = self._poller.poll(timeout)
         behind = self._rq_tail != self._rq_head
+        self._stat_io_events += len(events)
+        polled = self._clock()
         for fd, mask in events:
+            self._h_io.record(self._clock() - polled)
             self._dispatch(fd, mask, behind)
 
     def _epoll_wait(self, timeout: float, park: bool) -> int:
@@ -695,19 +711,34 @@ class LoopCore:
                 self._gc_wait = self._gc_control.tick()
         if self._ts_queue:
             self._drain_threadsafe()
+        parked = False
         if self._rq_tail != self._rq_head or self._stopping:
             if self._busy_poll or self._stat_ticks - self._last_poll_tick >= self._event_interval:
                 self._poll(0, False)
         else:
+            # The tick that ends here: from its start to the park (the wait is not in it).
+            if self._stat_ticks:
+                self._h_tick.record(self._clock() - self._event_time)
+            parked = True
             self._park()
             if self._ts_queue:
                 self._drain_threadsafe()
         self._stat_ticks += 1
-        if cython.compiled:
-            now = _c_monotonic() + self._clock_offset  # type: ignore[name-defined]  # noqa: F821
-        else:
-            now = _monotonic() + self._clock_offset
+        now = self._clock()
+        # Tick duration and ready delay go into their histograms every 8th tick (a sample:
+        # two records per tick cost ~10% on a one-callback-per-tick chain); the largest tick
+        # is kept exactly.
+        if not parked and self._stat_ticks > 1:
+            tick = now - self._event_time  # the tick that ended: start to start
+            if tick > self._h_tick._max:
+                self._h_tick._max = tick
+            if self._stat_ticks & 7 == 0:
+                self._h_tick.record(tick)
         self._event_time = now
+        if self._rq_tail != self._rq_head and self._stat_ticks & 7 == 0:
+            # How long the oldest ready callback waited (since the tick that queued it).
+            handle = self._rq[self._rq_head & self._rq_mask]
+            self._h_ready.record(now - handle._queued_at)
         wheel = self._wheel
         if wheel._count and wheel.next_deadline() <= now:
             expired = self._expired
@@ -735,6 +766,8 @@ class LoopCore:
             self._rq_head = head
             if handle._cancelled:
                 continue
+            if type(handle) is TimerHandle:
+                self._h_timer.record(self._clock() - cython.cast(TimerHandle, handle)._when)
             if cython.compiled:
                 handle._run()
             else:  # Handle._run inlined (pure mode): one Python call less per callback
@@ -754,7 +787,14 @@ class LoopCore:
         # than two. A timer cancelled by an earlier one in this batch does not run.
         for timer in expired:
             if not timer._cancelled:
+                self._h_timer.record(self._clock() - timer._when)
                 timer._run()
+
+    def _clock(self) -> float:
+        """The loop's clock now (``time()`` without the Python call)."""
+        if cython.compiled:
+            return _c_monotonic() + self._clock_offset  # type: ignore[name-defined,no-any-return]  # noqa: F821
+        return _monotonic() + self._clock_offset  # type: ignore[no-any-return]
 
     def _park(self) -> None:
         if self._busy_poll:
@@ -841,6 +881,8 @@ class LoopCore:
             self._current_handle = handle
             try:
                 t0 = self.time()
+                if type(handle) is TimerHandle:
+                    self._h_timer.record(t0 - cython.cast(TimerHandle, handle)._when)
                 handle._run()
                 dt = self.time() - t0
                 if dt >= self.slow_callback_duration:
@@ -895,6 +937,8 @@ class LoopCore:
             "callbacks": self._rq_head,
             "polls": self._stat_polls,
             "wakeups": self._stat_wakeups,
+            "io_events": self._stat_io_events,
+            "timers_cancelled": self._wheel._cancelled_count,
             "ready": self._rq_tail - self._rq_head,
             "timers": len(self._wheel),
             "readers": len(self._readers),

@@ -68,6 +68,7 @@ cdef class TimerWheel(WheelBase):
     cdef long long _elapsed
     cdef long long _seq
     cdef Py_ssize_t _count
+    cdef public unsigned long long _cancelled_count  # timers unlinked by cancel() (loop.stats())
     # _LEVELS * _SLOTS lists; slot s of level k is _slots[k * 64 + s].
     cdef list _slots
     cdef list _near

@@ -144,6 +144,7 @@ class TimerWheel(WheelBase):
         self._elapsed = 0
         self._seq = 0
         self._count = 0
+        self._cancelled_count = 0
         self._slots: list[list[TimerHandle]] = [[] for _ in range(_LEVELS * _SLOTS)]
         self._near: list[TimerHandle] = []
         self._overflow: list[TimerHandle] = []
@@ -244,6 +245,7 @@ class TimerWheel(WheelBase):
         timer._wheel = None
         timer._scheduled = False
         self._count -= 1
+        self._cancelled_count += 1
 
     def _clear_slot_bit(self, timer: TimerHandle, bucket: list) -> int:
         """A level bucket became empty: clear its bit in the level's bitmap."""

@@ -244,7 +244,7 @@ class ReadyView:
 
     CPython's ``GatherTestsBase._run_loop`` and ``test_log_destroyed_pending_task`` peek at
     ``loop._ready`` (BaseEventLoop's private deque) to drive the loop until it is idle. nexusloop
-    keeps its ready queue in a ring buffer; ``loop.stats()["ready"]`` is its public size. The view
+    keeps its ready queue in a ring buffer; ``loop.stats().ready`` is its public size. The view
     is attached to the loops that replace ``test_utils.TestLoop`` (``new_test_loop()``), which
     has ``_ready`` too; nexusloop itself never reads or writes ``_ready``.
     """
@@ -253,7 +253,7 @@ class ReadyView:
         self._stats = loop.stats
 
     def __len__(self) -> int:
-        return int(self._stats()["ready"])
+        return int(self._stats().ready)
 
     def __bool__(self) -> bool:
         return len(self) > 0
