@@ -85,6 +85,20 @@ class LoopOptions:
             "frozen at the first idle moment (`docs/latency.md`)"
         },
     )
+    cpu_affinity: Any = dataclasses.field(
+        default=None,
+        metadata={
+            "doc": "CPUs the loop's thread is pinned to while the loop runs (Linux "
+            "`sched_setaffinity`; restored when it stops), e.g. `{3}`; None: not pinned"
+        },
+    )
+    profile: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "doc": "`\"latency\"`: turns on `timers_first` and `gc_control` and bounds "
+            "`tasks_per_cycle` to 32 unless set (`docs/latency.md`)"
+        },
+    )
     world: Any = dataclasses.field(
         default=None,
         metadata={"doc": "a `nexusloop.world.World` carried by the loop (`loop.world`)"},
@@ -114,6 +128,26 @@ class LoopOptions:
             raise ValueError("event_interval must be >= 1")
         if self.slab < 0:
             raise ValueError("slab must be >= 0 (0 means a pool that grows on demand)")
+        if self.cpu_affinity is not None:
+            try:
+                cpus = frozenset(self.cpu_affinity)
+            except TypeError:
+                raise TypeError(
+                    "cpu_affinity must be a set of CPU numbers (ints) or None, "
+                    f"not {type(self.cpu_affinity).__name__}"
+                ) from None
+            if not cpus or not all(
+                isinstance(cpu, int) and not isinstance(cpu, bool) and cpu >= 0 for cpu in cpus
+            ):
+                raise ValueError("cpu_affinity must be a non-empty set of CPU numbers >= 0")
+            object.__setattr__(self, "cpu_affinity", cpus)
+        if self.profile is not None:
+            if self.profile != "latency":
+                raise ValueError(f"unknown profile {self.profile!r} (the profiles are: 'latency')")
+            object.__setattr__(self, "timers_first", True)
+            object.__setattr__(self, "gc_control", True)
+            if self.tasks_per_cycle == 0:
+                object.__setattr__(self, "tasks_per_cycle", 32)
 
     @classmethod
     def from_kwargs(cls, options: LoopOptions | None = None, **kwargs: Any) -> LoopOptions:
@@ -167,4 +201,6 @@ class LoopOptionsKwargs(TypedDict, total=False):
     slab: int
     signal_handlers: bool
     gc_control: bool
+    cpu_affinity: Any
+    profile: str | None
     world: Any

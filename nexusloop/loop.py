@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import os
 import sys
 import threading
 import traceback
@@ -183,6 +184,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         self._check_running()
         self._set_coroutine_origin_tracking(self._debug)
         old_hooks = sys.get_asyncgen_hooks()
+        pinned: set[int] | None = None
         try:
             self._thread_id = threading.get_ident()
             sys.set_asyncgen_hooks(
@@ -192,15 +194,27 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
             _compat.set_running_loop(self)
             if self._gc_control is not None:
                 self._gc_control.start()
+            pinned = self._pin_thread()
             self._run_forever_core()
         finally:
             if self._gc_control is not None:
                 self._gc_control.stop()
+            if pinned is not None:
+                os.sched_setaffinity(0, pinned)
             self._stopping = False
             self._thread_id = None
             _compat.set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_hooks)
+
+    def _pin_thread(self) -> set[int] | None:
+        """``cpu_affinity``: pin this (the loop's) thread; return its previous CPU set."""
+        cpus = self._options.cpu_affinity
+        if cpus is None:
+            return None
+        previous = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, cpus)  # on Linux, pid 0 is the calling thread
+        return previous
 
     def stats(self) -> LoopStats:
         """What the loop did since it was made (or since :meth:`reset_stats`): counters,
