@@ -114,7 +114,7 @@ cdef class LoopCore:
     cdef public int _wake_rfd
     cdef public int _wake_wfd
 
-    cdef double _now(self)
+    cdef inline double _now(self)
     cdef inline void _push(self, Handle handle)
     @cython.locals(old=list, new=list, old_mask=Py_ssize_t, new_mask=Py_ssize_t, i=Py_ssize_t)
     cdef _grow(self)
@@ -149,7 +149,6 @@ cdef class LoopCore:
     cpdef _run_once(self)
     @cython.locals(timer=TimerHandle)
     cdef _run_expired_now(self, list expired)
-    cdef inline double _clock(self)
     @cython.locals(deadline=double, timeout=double)
     cdef _park(self)
     @cython.locals(deadline=double, wait=double, gap=double, outside=int)

@@ -550,9 +550,9 @@ class LoopCore:
                 behind = self._rq_tail != self._rq_head
                 if count:
                     self._stat_io_events += count
-                    polled = self._clock()
+                    polled = self._now()
                 for i in range(count):
-                    self._h_io.record(self._clock() - polled)
+                    self._h_io.record(self._now() - polled)
                     self._dispatch(
                         self._events[i].data.fd,  # type: ignore[attr-defined]
                         self._events[i].events,  # type: ignore[attr-defined]
@@ -568,9 +568,9 @@ class LoopCore:
             events = self._poller.poll(timeout)
         behind = self._rq_tail != self._rq_head
         self._stat_io_events += len(events)
-        polled = self._clock()
+        polled = self._now()
         for fd, mask in events:
-            self._h_io.record(self._clock() - polled)
+            self._h_io.record(self._now() - polled)
             self._dispatch(fd, mask, behind)
 
     def _epoll_wait(self, timeout: float, park: bool) -> int:
@@ -718,13 +718,13 @@ class LoopCore:
         else:
             # The tick that ends here: from its start to the park (the wait is not in it).
             if self._stat_ticks:
-                self._h_tick.record(self._clock() - self._event_time)
+                self._h_tick.record(self._now() - self._event_time)
             parked = True
             self._park()
             if self._ts_queue:
                 self._drain_threadsafe()
         self._stat_ticks += 1
-        now = self._clock()
+        now = self._now()
         # Tick duration and ready delay go into their histograms every 8th tick (a sample:
         # two records per tick cost ~10% on a one-callback-per-tick chain); the largest tick
         # is kept exactly.
@@ -767,7 +767,7 @@ class LoopCore:
             if handle._cancelled:
                 continue
             if type(handle) is TimerHandle:
-                self._h_timer.record(self._clock() - cython.cast(TimerHandle, handle)._when)
+                self._h_timer.record(self._now() - cython.cast(TimerHandle, handle)._when)
             if cython.compiled:
                 handle._run()
             else:  # Handle._run inlined (pure mode): one Python call less per callback
@@ -787,14 +787,8 @@ class LoopCore:
         # than two. A timer cancelled by an earlier one in this batch does not run.
         for timer in expired:
             if not timer._cancelled:
-                self._h_timer.record(self._clock() - timer._when)
+                self._h_timer.record(self._now() - timer._when)
                 timer._run()
-
-    def _clock(self) -> float:
-        """The loop's clock now (``time()`` without the Python call)."""
-        if cython.compiled:
-            return _c_monotonic() + self._clock_offset  # type: ignore[name-defined,no-any-return]  # noqa: F821
-        return _monotonic() + self._clock_offset  # type: ignore[no-any-return]
 
     def _park(self) -> None:
         if self._busy_poll:
