@@ -1,18 +1,112 @@
 # Augmenting declarations for _handles.py (see that module's docstring).
 cimport cython
+from cpython.ref cimport PyObject
 
 cdef extern from "Python.h":
     int PyContext_Enter(object ctx) except -1
     int PyContext_Exit(object ctx) except -1
+    object PyContext_CopyCurrent()
+    object PyContext_New()
 
 
-cdef inline int _run_in_context(object context, object callback, tuple args) except -1:
+# A context snapshot without a Context object (see "Contexts" in _handles.py). CPython's
+# PyContext layout, identical in 3.11-3.14 (Include/internal/pycore_context.h); _handles.py
+# checks it at import and copies contexts as asyncio does if it does not hold.
+cdef extern from *:
+    """
+    typedef struct {
+        PyObject_HEAD
+        void *ctx_prev;
+        PyObject *ctx_vars;
+        PyObject *ctx_weakreflist;
+        int ctx_entered;
+    } __nx_context;
+
+    /* The variables (an immutable HAMT) of the thread's current context; NULL when the
+       thread has no context yet. Borrowed. */
+    static inline PyObject *__nx_current_vars(void) {
+        PyObject *ctx = PyThreadState_Get()->context;
+        return ctx ? ((__nx_context *)ctx)->ctx_vars : NULL;
+    }
+    static inline PyObject *__nx_vars(PyObject *ctx) { return ((__nx_context *)ctx)->ctx_vars; }
+    static inline int __nx_entered(PyObject *ctx) { return ((__nx_context *)ctx)->ctx_entered; }
+    /* Replace a context's variables; returns the old ones (a new reference for the caller). */
+    static inline PyObject *__nx_swap_vars(PyObject *ctx, PyObject *vars) {
+        PyObject *old = ((__nx_context *)ctx)->ctx_vars;
+        Py_INCREF(vars);
+        ((__nx_context *)ctx)->ctx_vars = vars;
+        return old;
+    }
+
+    /* callback(*args) through vectorcall on the tuple's items (no argument tuple unpacking
+       or recursion bookkeeping of the generic call path). */
+    static inline int __nx_call(PyObject *callback, PyObject *args) {
+        PyObject *result;
+        if (PyTuple_CheckExact(args)) {
+            vectorcallfunc call = PyVectorcall_Function(callback);
+            if (call) {
+                result = call(callback, ((PyTupleObject *)args)->ob_item,
+                              PyTuple_GET_SIZE(args), NULL);
+            } else {
+                result = PyObject_Call(callback, args, NULL);
+            }
+        } else {  /* as callback(*args) would: any iterable, else TypeError */
+            PyObject *tuple = PySequence_Tuple(args);
+            if (!tuple) return -1;
+            result = PyObject_Call(callback, tuple, NULL);
+            Py_DECREF(tuple);
+        }
+        if (!result) return -1;
+        Py_DECREF(result);
+        return 0;
+    }
+    """
+    int _call "__nx_call"(object callback, object args) except -1
+    PyObject *_current_vars "__nx_current_vars"()
+    PyObject *_vars_of "__nx_vars"(object ctx)
+    bint _entered "__nx_entered"(object ctx)
+    object _swap_vars "__nx_swap_vars"(object ctx, object vars)
+
+
+# A list used as an array of slots (the loop's ready ring, the handle pool), without the
+# generic item-assignment path (checks and a call each): callers keep indexes in range.
+cdef extern from *:
+    """
+    static inline PyObject *__nx_slot_take(PyObject *slots, Py_ssize_t i) {
+        PyObject *item = PyList_GET_ITEM(slots, i);  /* the list's reference goes to the caller */
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(slots, i, Py_None);
+        return item;
+    }
+    static inline void __nx_slot_put(PyObject *slots, Py_ssize_t i, PyObject *item) {
+        PyObject *old = PyList_GET_ITEM(slots, i);
+        Py_INCREF(item);
+        PyList_SET_ITEM(slots, i, item);
+        Py_DECREF(old);  /* None: a slot is emptied when taken */
+    }
+    """
+    object _slot_take "__nx_slot_take"(list slots, Py_ssize_t i)
+    void _slot_put "__nx_slot_put"(list slots, Py_ssize_t i, object item)
+
+
+cdef bint _snapshots  # the layout check passed: bare call_soon() stores variables, not a copy
+cdef object _scratch  # the one Context object snapshot handles run in
+cdef object _no_vars  # an empty context's variables (what the scratch holds between runs)
+cdef list _pool  # handles kept by _recycle() for _new_handle(): _pool[:_pooled]
+cdef Py_ssize_t _pooled
+
+
+cdef inline int _run_in_context(object context, object callback, object args) except -1:
     PyContext_Enter(context)
     try:
-        callback(*args)
+        _call(callback, args)
     finally:
         PyContext_Exit(context)
     return 0
+
+
+@cython.locals(scratch=object, after=object)
+cdef int _run_in_scratch(Handle handle) except -1
 
 
 cdef class WheelBase:
@@ -22,7 +116,8 @@ cdef class WheelBase:
 cdef class Handle:
     cdef public object _callback
     cdef public object _args
-    cdef public object _context
+    cdef object _ctx   # the Context to run in (given, or materialized from _vars), or None
+    cdef object _vars  # a snapshot of the caller's context variables (compiled), or None
     cdef public object _loop
     cdef public bint _cancelled
     cdef public object _repr
@@ -31,6 +126,7 @@ cdef class Handle:
 
     cpdef _run(self)
     cpdef _report(self, exc)
+    cdef object _materialize(self)
 
 
 cdef class TimerHandle(Handle):
@@ -40,6 +136,13 @@ cdef class TimerHandle(Handle):
     cdef public Py_ssize_t _pos
     cdef public WheelBase _wheel
     cdef public bint _scheduled
+
+
+@cython.locals(vars="PyObject *")
+cdef inline int _capture(Handle handle, object context) except -1
+
+
+cdef int _recycle(Handle handle) except -1
 
 
 @cython.locals(handle=Handle)

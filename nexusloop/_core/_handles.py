@@ -17,6 +17,29 @@ Design notes:
 * Running a handle enters its context and calls the callback with the stored argument tuple;
   no tuple is built per run. Exceptions other than ``SystemExit``/``KeyboardInterrupt`` go to the
   loop's exception handler, as asyncio does.
+
+Contexts
+--------
+asyncio copies the caller's ``contextvars.Context`` for every ``call_soon``/``call_later``
+without ``context=``: a new GC-tracked object per callback, freed after the run, and the
+main source of garbage-collector work when many callbacks are scheduled (each young
+collection traverses every copy still queued). A copy is only a new object around the
+caller's *variables*, an immutable mapping (a HAMT) that the copy shares. Compiled, a handle
+stores that mapping instead (``_vars``, one reference, no allocation) and runs in a single
+reusable Context, the *scratch*, given the handle's variables for the duration of the run.
+Nothing can tell the difference:
+
+* the callback sees the variables the caller had (the mapping is immutable, and a later
+  ``var.set()`` by the caller makes a new one); what the callback sets stays in its own run,
+  and is kept as the handle's variables afterwards, as it stays in asyncio's copy;
+* no code can reach the context that is running except through ``get_context()``, which
+  makes the handle's own Context from its variables, once, and the handle then runs in it
+  (so identity and later changes are as asyncio's: the same object every time);
+* the scratch is entered only when it is free; a run that finds it entered (another loop's
+  thread, a nested run) uses the handle's own Context.
+
+This reads CPython's ``PyContext`` layout (unchanged 3.11-3.14); a check at import falls back
+to copying, as asyncio does, if it ever differs. Pure Python copies.
 """
 from __future__ import annotations
 
@@ -45,9 +68,7 @@ class Handle:
     """Object returned by callback registration methods (``asyncio.Handle`` semantics)."""
 
     def __init__(self, callback: Any, args: Any, loop: Any, context: Any = None) -> None:
-        if context is None:
-            context = _copy_context()
-        self._context = context
+        _capture(self, context)
         self._loop = loop
         self._callback = callback
         self._args = args
@@ -77,7 +98,23 @@ class Handle:
         return "<{}>".format(" ".join(info))
 
     def get_context(self) -> Any:
-        return self._context
+        if self._ctx is None:
+            return self._materialize()
+        return self._ctx
+
+    @property
+    def _context(self) -> Any:
+        """asyncio's attribute name for the handle's context (read-only here)."""
+        return self.get_context()
+
+    def _materialize(self) -> Any:
+        # The handle's own Context, made from its variables snapshot (compiled only).
+        if self._ctx is None:
+            ctx = PyContext_New()  # type: ignore[name-defined]  # noqa: F821
+            _swap_vars(ctx, self._vars)  # type: ignore[name-defined]  # noqa: F821
+            self._ctx = ctx
+            self._vars = None
+        return self._ctx
 
     def cancel(self) -> None:
         if not self._cancelled:
@@ -93,10 +130,12 @@ class Handle:
 
     def _run(self) -> None:
         try:
-            if cython.compiled:
-                _run_in_context(self._context, self._callback, self._args)  # type: ignore[name-defined]  # noqa: F821
+            if not cython.compiled:
+                self._ctx.run(self._callback, *self._args)
+            elif self._vars is not None:
+                _run_in_scratch(self)  # type: ignore[name-defined]  # noqa: F821
             else:
-                self._context.run(self._callback, *self._args)
+                _run_in_context(self._ctx, self._callback, self._args)  # type: ignore[name-defined]  # noqa: F821
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -192,21 +231,51 @@ class TimerHandle(Handle):
 
 def _new_handle(loop: Any, callback: Any, args: Any, context: Any) -> Handle:
     """Fast constructor used by the loop (no debug bookkeeping: the loop handles that)."""
+    global _pooled
     if cython.compiled:
-        handle = Handle.__new__(Handle)
+        # A recycled handle (see _recycle) or a new one: either way every field is in its
+        # initial state (None, False, 0) but the four set here.
+        if _pooled:
+            _pooled -= 1
+            handle = cython.cast(Handle, _slot_take(_pool, _pooled))  # type: ignore[name-defined]  # noqa: F821
+        else:
+            handle = Handle.__new__(Handle)
     else:
         handle = object.__new__(Handle)
-    if context is None:
-        context = _copy_context()
-    handle._context = context
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
+        handle._queued_at = 0.0
+    _capture(handle, context)
     handle._loop = loop
     handle._callback = callback
     handle._args = args
-    handle._cancelled = False
-    handle._repr = None
-    handle._source_traceback = None
-    handle._queued_at = 0.0
     return handle
+
+
+def _recycle(handle: Handle) -> int:
+    """Keep a plain handle that has run and that nothing else references (the loop checked
+    its reference count) for the next :func:`_new_handle`.
+
+    Nobody can observe the reuse: no reference to the handle exists outside the loop, and
+    handles take no weak references. What it saves is the handle's life cycle per callback:
+    deallocation, allocation and the garbage collector's untrack/track; and a recycled
+    handle, long-lived, is not new work for each young collection as a fresh one is. It
+    drops what it refers to at once, as a freed handle would.
+    """
+    global _pooled
+    if _pooled < len(_pool):
+        handle._callback = None
+        handle._args = None
+        handle._ctx = None
+        handle._vars = None
+        handle._loop = None
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
+        _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
+        _pooled += 1
+    return 0
 
 
 def _new_timer(when: float, loop: Any, callback: Any, args: Any, context: Any) -> TimerHandle:
@@ -215,9 +284,7 @@ def _new_timer(when: float, loop: Any, callback: Any, args: Any, context: Any) -
         timer = TimerHandle.__new__(TimerHandle)
     else:
         timer = object.__new__(TimerHandle)
-    if context is None:
-        context = _copy_context()
-    timer._context = context
+    _capture(timer, context)
     timer._loop = loop
     timer._callback = callback
     timer._args = args
@@ -233,7 +300,76 @@ def _new_timer(when: float, loop: Any, callback: Any, args: Any, context: Any) -
     return timer
 
 
+def _capture(handle: Handle, context: Any) -> int:
+    """Set where the handle's callback runs: ``context``, else the caller's context (a
+    snapshot of its variables when compiled and the layout check passed, else a copy)."""
+    if context is None:
+        if cython.compiled and _snapshots:
+            vars = _current_vars()  # type: ignore[name-defined]  # noqa: F821
+            if vars:  # NULL: the thread has no context yet (the copy below makes it)
+                handle._vars = cython.cast(object, vars)
+                handle._ctx = None
+                return 0
+        context = _copy_context()
+    handle._ctx = context
+    handle._vars = None
+    return 0
+
+
+def _run_in_scratch(handle: Handle) -> int:
+    """Run a snapshot handle in the scratch Context (compiled only; see "Contexts")."""
+    scratch = _scratch
+    if _entered(scratch):  # type: ignore[name-defined]  # noqa: F821
+        # A run in progress (another loop's thread, a nested run): the handle's own Context.
+        return _run_in_context(handle._materialize(), handle._callback, handle._args)  # type: ignore[name-defined]  # noqa: F821
+    # The scratch holds _no_vars between runs: swapping it out releases nothing.
+    _swap_vars(scratch, handle._vars)  # type: ignore[name-defined]  # noqa: F821
+    PyContext_Enter(scratch)  # type: ignore[name-defined]  # noqa: F821
+    try:
+        _call(handle._callback, handle._args)  # type: ignore[name-defined]  # noqa: F821
+    finally:
+        PyContext_Exit(scratch)  # type: ignore[name-defined]  # noqa: F821
+        # Reset the scratch before anything is released (a finalizer could switch threads),
+        # and keep what the callback set as the handle's variables, as asyncio's copy keeps it.
+        after = _swap_vars(scratch, _no_vars)  # type: ignore[name-defined]  # noqa: F821
+        if after is not handle._vars:
+            if handle._ctx is not None:  # get_context() was called during the run
+                _swap_vars(handle._ctx, after)  # type: ignore[name-defined]  # noqa: F821
+            else:
+                handle._vars = after
+    return 0
+
+
+def _layout_holds() -> bool:
+    """Whether CPython's PyContext layout is the one _handles.pxd reads (compiled only)."""
+    if not cython.compiled:
+        return False
+    probe_var: Any = ContextVar("nexusloop_probe")
+    probe = Context()
+    probe.run(probe_var.set, 1)
+    vars_ = cython.cast(object, _vars_of(probe))  # type: ignore[name-defined]  # noqa: F821
+    copy = probe.copy()
+    return (
+        type(vars_).__name__ == "hamt"
+        and len(vars_) == 1
+        and vars_ is cython.cast(object, _vars_of(copy))  # type: ignore[name-defined]  # noqa: F821
+        and not _is_entered(probe)
+        and probe.run(_is_entered, probe)
+    )
+
+
+def _is_entered(ctx: Any) -> bool:
+    return bool(_entered(ctx))  # type: ignore[name-defined]  # noqa: F821
+
+
+from contextvars import Context, ContextVar  # noqa: E402
 from contextvars import copy_context as _copy_context  # noqa: E402
 from sys import _getframe  # noqa: E402
+
+_snapshots = _layout_holds()
+_pool: list[Any] = [None] * 1024
+_pooled = 0
+_scratch = Context()
+_no_vars = cython.cast(object, _vars_of(_scratch)) if cython.compiled else None  # type: ignore[name-defined]  # noqa: F821
 
 

@@ -2,7 +2,9 @@
 cimport cython
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
-from nexusloop._core._handles cimport Handle, TimerHandle, _new_handle, _new_timer
+from nexusloop._core._handles cimport Handle, TimerHandle, _new_handle, _new_timer, _recycle
+from nexusloop._core._handles cimport _slot_take as _rq_take, _slot_put as _rq_put
+from cpython.ref cimport Py_REFCNT as _refcount
 from nexusloop._core._wheel cimport TimerWheel
 from nexusloop._core._stats cimport Histogram
 
@@ -114,8 +116,8 @@ cdef class LoopCore:
     cdef public int _wake_rfd
     cdef public int _wake_wfd
 
-    cdef inline double _now(self)
-    cdef inline void _push(self, Handle handle)
+    cdef inline double _now(self) noexcept
+    cdef inline int _push(self, Handle handle) except -1
     @cython.locals(old=list, new=list, old_mask=Py_ssize_t, new_mask=Py_ssize_t, i=Py_ssize_t)
     cdef _grow(self)
     cpdef _check_closed(self)

@@ -262,12 +262,16 @@ class LoopCore:
 
     # ------------------------------------------------------------ ready queue
 
-    def _push(self, handle: Handle) -> None:
+    def _push(self, handle: Handle) -> int:
         handle._queued_at = self._event_time
         if self._rq_tail - self._rq_head > self._rq_mask:
             self._grow()
-        self._rq[self._rq_tail & self._rq_mask] = handle
+        if cython.compiled:
+            _rq_put(self._rq, self._rq_tail & self._rq_mask, handle)  # type: ignore[name-defined]  # noqa: F821
+        else:
+            self._rq[self._rq_tail & self._rq_mask] = handle
         self._rq_tail += 1
+        return 0
 
     def _grow(self) -> None:
         # Head and tail are absolute counters (the head doubles as the count of dispatched
@@ -709,7 +713,7 @@ class LoopCore:
             self._gc_wait -= 1
             if self._gc_wait <= 0:
                 self._gc_wait = self._gc_control.tick()
-        if self._ts_queue:
+        if len(self._ts_queue):  # len(): a deque's truth value takes the generic path
             self._drain_threadsafe()
         parked = False
         if self._rq_tail != self._rq_head or self._stopping:
@@ -760,8 +764,11 @@ class LoopCore:
         mask = self._rq_mask
         while head != end:
             index = head & mask
-            handle = rq[index]
-            rq[index] = None
+            if cython.compiled:
+                handle = cython.cast(Handle, _rq_take(rq, index))  # type: ignore[name-defined]  # noqa: F821
+            else:
+                handle = rq[index]
+                rq[index] = None
             head += 1
             self._rq_head = head
             if handle._cancelled:
@@ -770,9 +777,12 @@ class LoopCore:
                 self._h_timer.record(self._now() - cython.cast(TimerHandle, handle)._when)
             if cython.compiled:
                 handle._run()
+                # Only this frame references it: the next call_soon takes it (see _recycle).
+                if _refcount(handle) == 1 and type(handle) is Handle:  # type: ignore[name-defined]  # noqa: F821
+                    _recycle(handle)  # type: ignore[name-defined]  # noqa: F821
             else:  # Handle._run inlined (pure mode): one Python call less per callback
                 try:
-                    handle._context.run(handle._callback, *handle._args)
+                    handle._ctx.run(handle._callback, *handle._args)
                 except (SystemExit, KeyboardInterrupt):
                     raise
                 except BaseException as exc:
