@@ -19,6 +19,7 @@ defaults and the optional packages installed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import importlib.metadata
 import importlib.util
@@ -131,7 +132,14 @@ def _run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"can't open file {os.path.abspath(target)!r}: no such file")
     else:
         parser.error("give a script (run script.py [args]) or a module (run -m module [args])")
+    if ns.stats_png:
+        try:
+            import matplotlib  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+        except ImportError:
+            parser.error("--stats-png needs matplotlib, which is not installed: "
+                         "pip install 'nexusloop[plot]' (or pip install matplotlib)")
     _install(options)
+    made = _record_loops() if ns.stats or ns.stats_png else None
     if ns.module:
         # As `python -m`: the working directory first on the path; argv[0] becomes the module's
         # file (runpy sets it).
@@ -156,7 +164,42 @@ def _run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         tb = _program_traceback(exc.__traceback__, skip)
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)  # the hook prints __traceback__
         return 1
+    finally:
+        if made is not None:
+            _report_stats(made, ns.stats, ns.stats_png)
     return 0
+
+
+def _record_loops() -> list[Any]:
+    """Keep every loop the installed policy makes from now on (for ``--stats``)."""
+    policy = asyncio.get_event_loop_policy()
+    made: list[Any] = []
+    new_event_loop = policy.new_event_loop
+
+    def recording() -> Any:
+        loop = new_event_loop()
+        made.append(loop)
+        return loop
+
+    policy.new_event_loop = recording  # type: ignore[method-assign]
+    return made
+
+
+def _report_stats(loops: list[Any], text: bool, png: str | None) -> None:
+    """``--stats``: each loop's statistics on stderr; ``--stats-png``: their histograms as
+    PNG files (``path``, or ``name-2.png``... for the second and later loops)."""
+    for i, loop in enumerate(loops, 1):
+        stats = loop.stats()
+        if text:
+            print(f"nexusloop: statistics of loop {i} of {len(loops)}", file=sys.stderr)
+            print(stats.report(), file=sys.stderr)
+        if png:
+            from nexusloop.latency import plot_stats
+
+            root, ext = os.path.splitext(png)
+            path = png if i == 1 else f"{root}-{i}{ext or '.png'}"
+            plot_stats(stats, path, title=f"nexusloop: loop {i} of {len(loops)}")
+            print(f"nexusloop: wrote {path}", file=sys.stderr)
 
 
 # -- info --------------------------------------------------------------------------------------
@@ -239,6 +282,12 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         usage="%(prog)s [loop options] (script.py | -m module) [args ...]",
     )
     _add_option_flags(run)
+    stats = run.add_argument_group("statistics (loop.stats(), docs/latency.md)")
+    stats.add_argument("--stats", action="store_true",
+                       help="print each loop's statistics to stderr when the program ends")
+    stats.add_argument("--stats-png", metavar="PATH",
+                       help="write each loop's histograms as a PNG (needs the plot extra: "
+                       "matplotlib)")
     run.add_argument("-m", dest="module", nargs=argparse.REMAINDER, metavar="module [args]",
                      help="run a library module as a script (as python -m)")
     run.add_argument("program", nargs=argparse.REMAINDER, metavar="script.py [args]",

@@ -149,6 +149,54 @@ def test_run_missing_script(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "nope.py" in proc.stderr
 
 
+STATS_PROGRAM = textwrap.dedent(
+    """
+    import asyncio
+
+    async def main():
+        for _ in range(20):
+            await asyncio.sleep(0.001)
+
+    asyncio.run(main())
+    asyncio.run(main())  # a second loop
+    print("ran")
+    """
+)
+
+
+def test_run_stats_reports_every_loop(tmp_path: Path) -> None:
+    (tmp_path / "timers.py").write_text(STATS_PROGRAM)
+    proc = _run("-m", "nexusloop", "run", "--stats", "--gc-control", "timers.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ran\n"  # the report goes to stderr only
+    assert "statistics of loop 1 of 2" in proc.stderr and "statistics of loop 2 of 2" in proc.stderr
+    assert proc.stderr.count("timers fired 20 /") == 2  # each loop fired its own 20 timers
+    assert proc.stderr.count("timer_lateness  n=20 ") == 2
+    assert "gc control      young" in proc.stderr  # --gc-control's collections
+    plain = _run("-m", "nexusloop", "run", "timers.py", cwd=tmp_path)
+    assert plain.stderr == ""  # no flag, no report
+
+
+def test_run_stats_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    (tmp_path / "timers.py").write_text(STATS_PROGRAM)
+    proc = _run("-m", "nexusloop", "run", "--stats-png", "loop.png", "timers.py", cwd=tmp_path,
+                timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("loop.png", "loop-2.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_stats_png_without_matplotlib_fails_early(tmp_path: Path) -> None:
+    (tmp_path / "timers.py").write_text(STATS_PROGRAM)
+    code = ("import sys; sys.modules['matplotlib'] = None; from nexusloop._cli import main; "
+            "sys.exit(main(['run', '--stats-png', 'x.png', 'timers.py']))")
+    proc = _run("-c", code, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert "--stats-png needs matplotlib" in proc.stderr
+    assert "ran" not in proc.stdout  # the program did not run
+
+
 def test_info_reports_the_compiled_core_and_extras(tmp_path: Path) -> None:
     proc = _run("-m", "nexusloop", "info", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -62,7 +62,9 @@ CHILD_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
 #: ``timers_first=True, tasks_per_cycle=32``); EXTRA_LOOPS join when importable.
 CORE_LOOPS = ["asyncio", "uvloop", "nexusloop", "nexusloop-pure", "nexusloop-lowlat"]
 #: nexusloop variants measured only when asked for (--loops): GC control (issue #10).
-OPTIONAL_LOOPS = ["nexusloop-gc", "nexusloop-lowlat-gc"]
+OPTIONAL_LOOPS = ["nexusloop-gc", "nexusloop-lowlat-gc", "nexusloop-timers-first",
+                  "nexusloop-tpc32", "nexusloop-busy", "nexusloop-pinned", "nexusloop-latency",
+                  "nexusloop-latency-busy-pinned"]
 #: ``python -m nexusloop bench``: nexusloop against the installed competitors only.
 CLI_LOOPS = ["asyncio", "uvloop", "rloop", "nexusloop"]
 #: ``python -m nexusloop bench --quick``: one or two workloads per kind of work (callbacks,
@@ -79,6 +81,15 @@ NEXUS_OPTIONS: dict[str, dict[str, Any]] = {
     # ... and GC control (issue #10): not a default column.
     "nexusloop-lowlat-gc": {"timers_first": True, "tasks_per_cycle": 32, "gc_control": True},
     "nexusloop-gc": {"gc_control": True},
+    # One setting each, for the measured effect of each (docs/latency.md); the CPU is a list
+    # here (JSON), a set of CPU numbers in LoopOptions. CPU 1: the second of two.
+    "nexusloop-timers-first": {"timers_first": True},
+    "nexusloop-tpc32": {"tasks_per_cycle": 32},
+    "nexusloop-busy": {"busy_poll": True},
+    "nexusloop-pinned": {"cpu_affinity": [1]},
+    "nexusloop-latency": {"profile": "latency"},
+    "nexusloop-latency-busy-pinned": {"profile": "latency", "busy_poll": True,
+                                      "cpu_affinity": [1]},
 }
 #: Other asyncio-compatible loops picked up automatically when importable: name -> (module, factory).
 EXTRA_LOOPS = {

@@ -68,6 +68,8 @@ class Handle:
     """Object returned by callback registration methods (``asyncio.Handle`` semantics)."""
 
     def __init__(self, callback: Any, args: Any, loop: Any, context: Any = None) -> None:
+        self._ctx: Any = None  # the Context to run in (given, or made from _vars), or None
+        self._vars: Any = None  # the caller's context variables (compiled), or None
         _capture(self, context)
         self._loop = loop
         self._callback = callback

@@ -159,5 +159,6 @@ cdef class LoopCore:
     @cython.locals(ntodo=Py_ssize_t, index=Py_ssize_t, handle=Handle, t0=double, dt=double)
     cdef _run_debug(self, Py_ssize_t ntodo)
     cpdef _warn_slow(self, Handle handle, double dt)
+    @cython.locals(direct=bint)
     cpdef _run_forever_core(self)
     cpdef _close_core(self)

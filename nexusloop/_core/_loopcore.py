@@ -903,9 +903,16 @@ class LoopCore:
         # run_forever() after stop() polls the selector once, and one-iteration helpers
         # (call_soon(stop); run_forever()) rely on seeing ready I/O.
         self._last_poll_tick = self._stat_ticks - self._event_interval
+        # _run_once is overridable (asyncio's tests wrap it on the instance); when it is not
+        # overridden, the tick is called directly, without the per-call override lookup.
+        direct = cython.compiled and getattr(type(self), "_run_once") is _PLAIN_RUN_ONCE and (
+            "_run_once" not in getattr(self, "__dict__", ()))
         try:
             while True:
-                self._run_once()
+                if direct:
+                    LoopCore._run_once(self)
+                else:
+                    self._run_once()
                 if self._stopping:
                     break
         finally:
@@ -948,3 +955,8 @@ class LoopCore:
             "readers": len(self._readers),
             "writers": len(self._writers),
         }
+
+
+#: LoopCore's own tick, to tell when a subclass or an instance replaced it (_run_forever_core).
+_PLAIN_RUN_ONCE = LoopCore.__dict__["_run_once"]
+

@@ -21,7 +21,9 @@ Why the shapes chosen here:
   matters more than resolution.
 * **OpenTelemetry gets counters and p50/p99/max gauges.** The metrics API has no asynchronous
   histogram, so a histogram cannot be reported as one; the gauges are percentiles over all the
-  samples of the snapshot (since start or ``reset_stats()``). All instruments share one
+  samples of the snapshot (since start or ``reset_stats()``); after ``reset_stats()`` the
+  observable counters report the new, lower totals, which a cumulative reader (the SDK's
+  default) passes on as a counter reset (tested with the SDK). All instruments share one
   snapshot per collection cycle: the first callback of a cycle calls the source, the others
   reuse its result (a cycle is recognised by an instrument asking a second time).
 * **The PNG is for a human** looking at one snapshot: bucket counts on a log time axis (a

@@ -100,3 +100,31 @@ class LoopStats(NamedTuple):
 
     def histograms(self) -> tuple[HistogramSnapshot, ...]:
         return (self.tick_duration, self.ready_delay, self.timer_lateness, self.io_delay)
+
+    def report(self) -> str:
+        """The snapshot as text: counters, then p50/p99/max per histogram, the GC control's
+        collections and the slowest callbacks (what ``nexusloop run --stats`` prints)."""
+
+        def us(seconds: float) -> str:
+            return f"{seconds * 1e6:,.0f} us"
+
+        lines = [
+            f"ticks {self.ticks:,}  polls {self.polls:,}  wake-ups {self.wakeups:,}  "
+            f"callbacks {self.callbacks:,}  timers fired {self.timers_fired:,} / cancelled "
+            f"{self.timers_cancelled:,}  I/O events {self.io_events:,}",
+        ]
+        for h in self.histograms():
+            if h.count:
+                lines.append(f"{h.name:<15} n={h.count:<10,} p50 {us(h.percentile(50)):>10}  "
+                             f"p99 {us(h.percentile(99)):>10}  max {us(h.max):>10}")
+            else:
+                lines.append(f"{h.name:<15} n=0")
+        if self.gc is not None:
+            g = self.gc
+            lines.append(f"gc control      young {g.young:,} ({us(g.young_seconds)}, max "
+                         f"{us(g.max_young_seconds)})  full in idle {g.full_idle:,}, forced "
+                         f"{g.full_forced:,} ({us(g.full_seconds)}, max {us(g.max_full_seconds)})")
+        for slow in self.slow_callbacks:
+            lines.append(f"slow callback   {slow.seconds * 1e3:.1f} ms  {slow.name}")
+        return "\n".join(lines)
+

@@ -384,6 +384,38 @@ def test_otel_one_source_call_per_collection(otel: tuple[Any, Any]) -> None:
     assert source.calls == 3
 
 
+def test_otel_after_reset_stats_reports_from_the_reset(otel: tuple[Any, Any]) -> None:
+    # A real loop. reset_stats() restarts the counters: the (cumulative) observable counters
+    # report the new, lower value (a counter reset, as for Prometheus), and the percentile
+    # gauges cover only the samples taken since.
+    import asyncio
+
+    import nexusloop
+
+    meter, reader = otel
+    loop = nexusloop.new_event_loop()
+    try:
+        otel_instruments(meter, loop.stats)
+
+        async def timers(n: int, delay: float) -> None:
+            for _ in range(n):
+                await asyncio.sleep(delay)
+
+        loop.run_until_complete(timers(30, 0.001))
+        before = collect(reader)
+        assert points(before["nexusloop.timers_fired"]) == {(): 30}
+        loop.reset_stats()
+        loop.run_until_complete(timers(5, 0.0005))
+        after = collect(reader)
+        assert points(after["nexusloop.timers_fired"]) == {(): 5}
+        assert 0 < points(after["nexusloop.ticks"])[()] < points(before["nexusloop.ticks"])[()]
+        lateness = points(after["nexusloop.timer_lateness"])
+        assert lateness[(("quantile", "max"),)] == loop.stats().timer_lateness.max
+        assert loop.stats().timer_lateness.count == 5
+    finally:
+        loop.close()
+
+
 @pytest.mark.usefixtures("otel")
 def test_otel_two_readers_each_see_a_fresh_snapshot() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
