@@ -136,6 +136,7 @@ cdef class TimerHandle(Handle):
     cdef public Py_ssize_t _pos
     cdef public WheelBase _wheel
     cdef public bint _scheduled
+    cdef unsigned long long _traversal  # the wheel traversal that last reported it
 
 
 @cython.locals(vars="PyObject *")

@@ -2,6 +2,7 @@
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 
 from nexusloop._core._handles cimport TimerHandle, WheelBase
 
@@ -48,6 +49,43 @@ cdef extern from *:
 
 ctypedef _Entry *_EntryPtr
 
+# Pending timers are not tracked by the garbage collector; the wheel reports their references
+# instead (see "Timers and the garbage collector" in _wheel.py).
+cdef extern from *:
+    """
+    static traverseproc __nx_wheel_own_traverse = NULL;
+    static int (*__nx_wheel_pending)(PyObject *, visitproc, void *) = NULL;
+    static int __nx_wheel_traverse(PyObject *o, visitproc visit, void *arg) {
+        int r = __nx_wheel_own_traverse(o, visit, arg);
+        return r ? r : __nx_wheel_pending(o, visit, arg);
+    }
+    static int __nx_wheel_install_traverse(PyObject *t,
+                                           int (*pending)(PyObject *, visitproc, void *)) {
+        if (__nx_wheel_own_traverse == NULL) {
+            __nx_wheel_own_traverse = ((PyTypeObject *)t)->tp_traverse;
+            __nx_wheel_pending = pending;
+            ((PyTypeObject *)t)->tp_traverse = __nx_wheel_traverse;
+        }
+        return 0;
+    }
+    /* An object's own traverse (a TimerHandle's: every reference it holds). */
+    static inline int __nx_traverse_of(PyObject *o, visitproc visit, void *arg) {
+        return Py_TYPE(o)->tp_traverse(o, visit, arg);
+    }
+    static inline void __nx_gc_track(PyObject *o) {
+        if (!PyObject_GC_IsTracked(o)) PyObject_GC_Track(o);
+    }
+    static inline void __nx_gc_untrack(PyObject *o) {
+        if (PyObject_GC_IsTracked(o)) PyObject_GC_UnTrack(o);
+    }
+    """
+    ctypedef int (*visitproc)(PyObject *, void *)
+    ctypedef int (*_pending_fn)(PyObject *, visitproc, void *) noexcept
+    int _install_traverse "__nx_wheel_install_traverse"(object t, _pending_fn pending)
+    int _traverse_of "__nx_traverse_of"(PyObject *o, visitproc visit, void *arg) noexcept
+    void _gc_track "__nx_gc_track"(object o)
+    void _gc_untrack "__nx_gc_untrack"(object o)
+
 cdef Py_ssize_t _LEVELS, _SLOT_BITS, _SLOTS, _SCAN_LIMIT, _PREFETCH
 cdef long long _SLOT_MASK, _WHEEL_BITS
 cdef double _TICK_LIMIT, _INF
@@ -76,6 +114,8 @@ cdef class TimerWheel(WheelBase):
     cdef list _never
     # Occupied slots, one 64-bit word per level.
     cdef unsigned long long _bitmap[6]
+    # Counts the wheel's GC traversals (each pending timer is reported once per traversal).
+    cdef unsigned long long _traversal
 
     @cython.locals(x=cython.double, tick=cython.longlong, bucket=list, elapsed=cython.longlong,
                    masked=cython.longlong, level=cython.int, slot=cython.longlong)
@@ -142,3 +182,42 @@ cdef class TimerWheel(WheelBase):
     @cython.locals(timers=list, index=Py_ssize_t, level=cython.int, bucket=list,
                    timer=TimerHandle)
     cpdef list clear(self)
+
+cdef inline int _visit_bucket(TimerWheel wheel, object bucket, visitproc visit,
+                              void *arg) noexcept:
+    # Report the references of the bucket's timers that are pending in this wheel, once per
+    # traversal even if a timer were in two lists mid-move. Allocates nothing (GC is running).
+    cdef Py_ssize_t i
+    cdef PyObject *item
+    cdef TimerHandle timer
+    cdef int r
+    if bucket is None:
+        return 0
+    for i in range(PyList_GET_SIZE(bucket)):
+        item = PyList_GET_ITEM(bucket, i)
+        timer = <TimerHandle>item
+        if timer._wheel is not wheel or timer._traversal == wheel._traversal:
+            continue
+        timer._traversal = wheel._traversal
+        r = _traverse_of(item, visit, arg)
+        if r:
+            return r
+    return 0
+
+
+cdef inline int _visit_pending(PyObject *o, visitproc visit, void *arg) noexcept:
+    cdef TimerWheel wheel = <TimerWheel>o
+    cdef Py_ssize_t i
+    cdef int r
+    wheel._traversal += 1
+    r = _visit_bucket(wheel, wheel._near, visit, arg)
+    if not r:
+        r = _visit_bucket(wheel, wheel._overflow, visit, arg)
+    if not r:
+        r = _visit_bucket(wheel, wheel._never, visit, arg)
+    if not r and wheel._slots is not None:
+        for i in range(PyList_GET_SIZE(wheel._slots)):
+            r = _visit_bucket(wheel, <object>PyList_GET_ITEM(wheel._slots, i), visit, arg)
+            if r:
+                break
+    return r

@@ -175,6 +175,8 @@ class TimerWheel(WheelBase):
         self._seq += 1
         timer._wheel = self
         timer._scheduled = True
+        if cython.compiled:
+            _gc_untrack(timer)  # type: ignore[name-defined]  # noqa: F821
         self._count += 1
         x = (timer._when - self._origin) * self._inv_res
         elapsed = self._elapsed
@@ -243,6 +245,8 @@ class TimerWheel(WheelBase):
                 self._clear_slot_bit(timer, bucket)
         timer._bucket = None
         timer._wheel = None
+        if cython.compiled:
+            _gc_track(timer)  # type: ignore[name-defined]  # noqa: F821
         timer._scheduled = False
         self._count -= 1
         self._cancelled_count += 1
@@ -422,6 +426,8 @@ class TimerWheel(WheelBase):
             self._sift_down(last, 0)
         timer._bucket = None
         timer._wheel = None
+        if cython.compiled:
+            _gc_track(timer)  # type: ignore[name-defined]  # noqa: F821
         timer._scheduled = False
         out.append(timer)
 
@@ -434,6 +440,8 @@ class TimerWheel(WheelBase):
             timer = bucket[0]
             timer._bucket = None
             timer._wheel = None
+            if cython.compiled:
+                _gc_track(timer)  # type: ignore[name-defined]  # noqa: F821
             timer._scheduled = False
             out.append(timer)
         elif cython.compiled:
@@ -459,6 +467,8 @@ class TimerWheel(WheelBase):
                     timer = cython.cast(TimerHandle, entries[i].obj)
                     timer._bucket = None
                     timer._wheel = None
+                    if cython.compiled:
+                        _gc_track(timer)  # type: ignore[name-defined]  # noqa: F821
                     timer._scheduled = False
                     out.append(timer)
             finally:
@@ -469,6 +479,8 @@ class TimerWheel(WheelBase):
                 timer = item
                 timer._bucket = None
                 timer._wheel = None
+                if cython.compiled:
+                    _gc_track(timer)  # type: ignore[name-defined]  # noqa: F821
                 timer._scheduled = False
             out.extend(bucket)
         del bucket[:]
@@ -598,6 +610,8 @@ class TimerWheel(WheelBase):
             timer = item
             timer._bucket = None
             timer._wheel = None
+            if cython.compiled:
+                _gc_track(timer)  # type: ignore[name-defined]  # noqa: F821
             timer._scheduled = False
         self._count = 0
         return timers
@@ -642,3 +656,7 @@ class TimerWheel(WheelBase):
             tick = int((item._when - origin) * inv_res)
             assert (tick ^ elapsed) >> _WHEEL_BITS and tick > elapsed
         assert seen == self._count, (seen, self._count)
+
+
+if cython.compiled:
+    _install_traverse(TimerWheel, _visit_pending)  # type: ignore[name-defined]  # noqa: F821

@@ -280,3 +280,108 @@ def test_scheduling_makes_no_work_for_the_collector() -> None:
 
     assert collections_in_batch(asyncio.new_event_loop) >= 5  # the control: (2 x 5000) / 700
     assert collections_in_batch(nexusloop.new_event_loop) == 0
+
+
+# ------------------------------------------------------------------ timers in the wheel
+# Compiled, a pending timer is not tracked by the collector: the wheel reports the timer's
+# references in its own traversal (once per traversal), and the timer is tracked again when
+# it leaves the wheel (fired, cancelled, loop closed).
+
+
+def test_pending_timers_are_reported_by_the_wheel() -> None:
+    loop = nexusloop.new_event_loop()
+    try:
+        owner = Owner(loop, "pending")
+        if is_compiled():
+            assert not gc.is_tracked(owner.handle)
+            assert owner.method.__self__ is owner
+        handle = owner.handle
+        handle.cancel()
+        assert gc.is_tracked(handle)  # left the wheel: an ordinary tracked object again
+        fired = loop.call_later(0, int)
+        run_briefly(loop, 0.01)
+        assert gc.is_tracked(fired)
+    finally:
+        loop.close()
+
+
+def test_a_dropped_unclosed_loop_with_pending_timers_is_collected() -> None:
+    # loop -> wheel -> timer -> future.set_result -> future -> loop: only the wheel's report
+    # of the untracked timer's references lets the collector see this cycle.
+    import warnings
+
+    loop = nexusloop.new_event_loop()
+    fut = loop.create_future()
+    loop.call_later(3600, fut.set_result, 1)
+    loop.call_later(7200, Owner(loop, "run").method)
+    ref = weakref.ref(loop)
+    del loop, fut
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # unclosed: asyncio warns too
+        gc.collect()
+    assert ref() is None
+
+
+class Pinned:
+    """A pending timer's only owner: must stay alive until its timer has fired."""
+
+    alive = 0
+
+    def __init__(self) -> None:
+        Pinned.alive += 1
+        self.other: Any = self  # a cycle of its own
+        self.fired = False
+
+    def fire(self, record: list[Any]) -> None:
+        self.fired = True
+        record.append(self)
+
+    def __del__(self) -> None:
+        Pinned.alive -= 1
+
+
+def test_collections_while_timers_move_between_wheel_levels() -> None:
+    # Timers spread over every wheel level (near heap, slots, overflow) are inserted,
+    # cancelled and fired while collections run constantly (threshold 1 plus explicit
+    # collect() calls inside callbacks). A wrong report would free a pending timer's owner
+    # (whose only reference is the timer's callback) or crash; none may be freed early, and
+    # everything is collected once the loop is closed.
+    import random
+
+    rng = random.Random(7)
+    loop = nexusloop.new_event_loop()
+    fired: list[Pinned] = []
+    expected = 0
+    old = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)
+    try:
+        def churn(round_: int) -> None:
+            nonlocal expected
+            handles = []
+            for _ in range(200):
+                delay = rng.choice([0, 0.0005, 0.002, 0.01, 0.05, 0.3, 2.0, 70.0, 5000.0])
+                handles.append((delay, loop.call_later(delay * rng.random(),
+                                                        Pinned().fire, fired)))
+            for delay, h in handles[::3]:
+                h.cancel()
+            expected += sum(1 for delay, h in handles if not h.cancelled() and delay <= 0.05)
+            gc.collect()
+            if round_ < 20:
+                loop.call_later(0.003, churn, round_ + 1)
+            else:
+                loop.call_later(0.2, loop.stop)
+
+        loop.call_soon(churn, 0)
+        loop.run_forever()
+        gc.collect()
+        assert all(p.fired for p in fired)
+        assert len(fired) >= expected  # every timer due in the run fired, on a live owner
+        pending = len(loop._wheel)  # type: ignore[attr-defined]
+        assert pending > 0
+        assert Pinned.alive == len(fired) + pending  # the pending ones' owners are all alive
+    finally:
+        gc.set_threshold(*old)
+        loop.close()
+    fired.clear()
+    gc.collect()
+    assert Pinned.alive == 0
