@@ -275,8 +275,11 @@ def _recycle(handle: Handle) -> int:
         handle._cancelled = False
         handle._repr = None
         handle._source_traceback = None
-        _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
-        _pooled += 1
+        # Releasing those can run finalizers, which can schedule (or, in another thread,
+        # recycle) handles: the pool's fill is looked at again before the slot is written.
+        if _pooled < len(_pool):
+            _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
+            _pooled += 1
     return 0
 
 
