@@ -93,7 +93,7 @@ cdef bint _snapshots  # the layout check passed: bare call_soon() stores variabl
 cdef object _scratch  # the one Context object snapshot handles run in
 cdef object _no_vars  # an empty context's variables (what the scratch holds between runs)
 cdef list _pool  # handles kept by _recycle() for _new_handle(): _pool[:_pooled]
-cdef Py_ssize_t _pooled
+cdef Py_ssize_t _pooled, _POOL_SIZE
 
 
 cdef inline int _run_in_context(object context, object callback, object args) except -1:
@@ -140,7 +140,7 @@ cdef class TimerHandle(Handle):
 
 
 @cython.locals(vars="PyObject *")
-cdef inline int _capture(Handle handle, object context) except -1
+cdef int _capture(Handle handle, object context) except -1
 
 
 cdef int _recycle(Handle handle) except -1

@@ -266,20 +266,21 @@ def _recycle(handle: Handle) -> int:
     drops what it refers to at once, as a freed handle would.
     """
     global _pooled
-    if _pooled < len(_pool):
+    if _pooled < _POOL_SIZE:
+        # Into the pool first, then release what it refers to: releasing can run finalizers,
+        # which can schedule (or, in another thread, recycle) handles meanwhile.
+        _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
+        _pooled += 1
         handle._callback = None
         handle._args = None
         handle._ctx = None
         handle._vars = None
         handle._loop = None
         handle._cancelled = False
-        handle._repr = None
-        handle._source_traceback = None
-        # Releasing those can run finalizers, which can schedule (or, in another thread,
-        # recycle) handles: the pool's fill is looked at again before the slot is written.
-        if _pooled < len(_pool):
-            _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
-            _pooled += 1
+        if handle._repr is not None:  # debug mode only
+            handle._repr = None
+        if handle._source_traceback is not None:
+            handle._source_traceback = None
     return 0
 
 
@@ -372,7 +373,8 @@ from contextvars import copy_context as _copy_context  # noqa: E402
 from sys import _getframe  # noqa: E402
 
 _snapshots = _layout_holds()
-_pool: list[Any] = [None] * 1024
+_POOL_SIZE = 1024
+_pool: list[Any] = [None] * _POOL_SIZE
 _pooled = 0
 _scratch = Context()
 _no_vars = cython.cast(object, _vars_of(_scratch)) if cython.compiled else None  # type: ignore[name-defined]  # noqa: F821
