@@ -304,6 +304,8 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
             services.pop()
         self._closed = True
         self._close_core()
+        if self._gc_control is not None:
+            self._gc_control.close()
 
     @property
     def options(self) -> LoopOptions:

@@ -15,12 +15,14 @@ a collection of a big heap takes milliseconds off a timer's punctuality. With th
   CPython would have done, at a better moment, in pauses as short as CPython's own young
   collections. (Waiting for slack before the next timer was tried and measured worse: a
   program with many short sleeps is never far from a timer, so collections only got bigger.)
-* **The heap frozen at start.** When the loop starts running it collects once and *freezes*
-  what is left (``gc.collect()``, ``gc.freeze()``): what the application set up before running
-  the loop is long-lived, and moved to the permanent generation, which later full collections
-  skip. Not if the application froze objects itself (more frozen than when this module was
-  imported: CPython 3.12 starts with a few hundred frozen objects of its own): then the
-  application manages freezing.
+* **The heap frozen at start.** When the loop first starts running it collects once and
+  *freezes* what is left (``gc.collect()``, ``gc.freeze()``): what the application set up before
+  running the loop is long-lived, and moved to the permanent generation, which later full
+  collections skip. Once per loop, not per ``run_forever``/``run_until_complete`` (``asyncio.run``
+  runs the loop four times); unfrozen when the last controlled loop is *closed* (a loop never
+  closed keeps it frozen). Not if the application froze objects itself (more frozen than when
+  this module was imported: CPython 3.12 starts with a few hundred frozen objects of its own):
+  then the application manages freezing.
 * **Full collections in idle slack.** When the loop is about to park and the next timer deadline
   is further away than twice the running estimate of a full collection's duration (plus a
   margin), it runs a full collection there, if young collections have promoted anything since
@@ -30,8 +32,8 @@ a collection of a big heap takes milliseconds off a timer's punctuality. With th
   boundary, counted as *forced*. Garbage in cycles therefore never grows without limit.
 
 Several loops (threads) may use it at once: the first to start saves the interpreter's settings,
-the last to stop restores them (``gc.enable()`` if it was enabled, ``gc.unfreeze()`` if a loop
-froze). Code that calls ``gc.disable()``/``gc.enable()`` while a controlled loop runs is
+the last to stop restores them (``gc.enable()`` if it was enabled; ``gc.unfreeze()``, if a loop
+froze, when the last one is closed). Code that calls ``gc.disable()``/``gc.enable()`` while a controlled loop runs is
 overridden when the last one stops; ``gc.collect()`` works as always. ``docs/latency.md`` has the
 measured effect.
 """
@@ -53,7 +55,8 @@ IDLE_FACTOR = 2.0
 IDLE_MARGIN = 0.0005
 
 _lock = threading.Lock()
-_users = 0
+_users = 0  # controlled loops running now
+_holders = 0  # controlled loops started at least once and not closed (they keep the freeze)
 _saved_enabled = True
 # Whether the first controlled loop froze the heap (unfrozen when the last one stops); a heap
 # the application had frozen already is left alone.
@@ -89,6 +92,7 @@ class GcControl:
             raise ValueError("force_after must be >= 1")
         self._force_after = force_after
         self._running = False
+        self._holds_freeze = False
         # Growth of the young generation: its count at the last look, ticks waited since.
         self._last_count0 = 0
         self._waited = 1
@@ -108,35 +112,49 @@ class GcControl:
     # ------------------------------------------------------------ loop lifecycle
 
     def start(self) -> None:
-        """The loop starts running: automatic collection off (first user saves the state)."""
-        global _users, _saved_enabled, _froze_it
+        """The loop starts running: automatic collection off (the first running loop saves
+        the state); the first start of the first controlled loop freezes the heap."""
+        global _users, _saved_enabled, _froze_it, _holders
         if self._running:
             return
         with _lock:
             if _users == 0:
                 _saved_enabled = gc.isenabled()
                 gc.disable()
-                _froze_it = gc.get_freeze_count() <= _FROZEN_AT_IMPORT
-                if _froze_it:
-                    gc.collect()
-                    gc.freeze()
             _users += 1
+            if not self._holds_freeze:
+                # Once per loop, not per run: asyncio.run() alone runs the loop four times.
+                if _holders == 0:
+                    _froze_it = gc.get_freeze_count() <= _FROZEN_AT_IMPORT
+                    if _froze_it:
+                        gc.collect()
+                        gc.freeze()
+                _holders += 1
+                self._holds_freeze = True
         self._running = True
 
     def stop(self) -> None:
-        """The loop stops running: the last user restores the interpreter's settings."""
-        global _users, _froze_it
+        """The loop stops running: the last running loop restores automatic collection."""
+        global _users
         if not self._running:
             return
         self._running = False
         with _lock:
             _users -= 1
-            if _users == 0:
-                if _froze_it:
+            if _users == 0 and _saved_enabled:
+                gc.enable()
+
+    def close(self) -> None:
+        """The loop is closed: the last controlled loop to close unfreezes what it froze."""
+        global _holders, _froze_it
+        self.stop()
+        with _lock:
+            if self._holds_freeze:
+                self._holds_freeze = False
+                _holders -= 1
+                if _holders == 0 and _froze_it:
                     gc.unfreeze()
                     _froze_it = False
-                if _saved_enabled:
-                    gc.enable()
 
     # ------------------------------------------------------------ the policy
 

@@ -233,3 +233,31 @@ def test_heap_frozen_when_the_loop_starts_and_unfrozen_after() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=HANG_GUARD, check=True).stdout.split()
     assert out == ["True", "True", "True", "True"], out
+
+
+def test_heap_frozen_once_per_loop_and_unfrozen_when_it_closes() -> None:
+    # asyncio.run() runs its loop four times: one full collection and freeze, not four.
+    script = textwrap.dedent("""
+        import asyncio, gc, nexusloop
+        baseline = gc.get_freeze_count()
+        full = []
+        gc.callbacks.append(lambda phase, info: phase == "start" and info["generation"] == 2
+                            and full.append(1))
+        async def noop():
+            pass
+        loop = nexusloop.new_event_loop(gc_control=True)
+        loop.run_until_complete(noop())
+        first = len(full)
+        frozen = gc.get_freeze_count()
+        for _ in range(3):
+            loop.run_until_complete(noop())
+        print(first, len(full) - first, frozen > baseline, gc.get_freeze_count() == frozen,
+              gc.isenabled())
+        loop.close()
+        print(gc.get_freeze_count() == baseline)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=HANG_GUARD, check=True).stdout.split()
+    # One full collection at the first start, none at the next three; frozen while the loop
+    # lives (automatic collection back on between runs); unfrozen by close().
+    assert out == ["1", "0", "True", "True", "True", "True"], out
