@@ -267,20 +267,26 @@ def _recycle(handle: Handle) -> int:
     """
     global _pooled
     if _pooled < _POOL_SIZE:
-        # Into the pool first, then release what it refers to: releasing can run finalizers,
-        # which can schedule (or, in another thread, recycle) handles meanwhile.
-        _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
-        _pooled += 1
+        # Releasing what it refers to can run finalizers, which can schedule (so take this
+        # very handle from the pool) or, in another thread, recycle: the references move to
+        # locals, the handle is reset and pooled, and only then, on return, are they released.
+        callback = handle._callback
+        args = handle._args
+        ctx = handle._ctx
+        vars_ = handle._vars
         handle._callback = None
         handle._args = None
         handle._ctx = None
         handle._vars = None
-        handle._loop = None
+        handle._loop = None  # the running loop: releasing it frees nothing
         handle._cancelled = False
-        if handle._repr is not None:  # debug mode only
+        if handle._repr is not None:  # debug mode only (strings, stack summaries)
             handle._repr = None
         if handle._source_traceback is not None:
             handle._source_traceback = None
+        _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
+        _pooled += 1
+        del callback, args, ctx, vars_
     return 0
 
 

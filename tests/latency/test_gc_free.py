@@ -385,3 +385,19 @@ def test_collections_while_timers_move_between_wheel_levels() -> None:
     fired.clear()
     gc.collect()
     assert Pinned.alive == 0
+
+
+def test_a_finalizer_that_schedules_while_a_handle_is_recycled(
+        loop: asyncio.AbstractEventLoop) -> None:
+    # Releasing a run handle's arguments runs this finalizer, which schedules a callback: it
+    # may get the very handle being recycled, and must run as scheduled.
+    ran: list[str] = []
+
+    class SchedulesOnDel:
+        def __del__(self) -> None:
+            loop.call_soon(ran.append, "scheduled by a finalizer")
+
+    loop.call_soon(lambda obj: ran.append("first"), SchedulesOnDel())
+    run_briefly(loop)
+    run_briefly(loop)
+    assert ran == ["first", "scheduled by a finalizer"]
