@@ -162,12 +162,19 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
             f"closed={self.is_closed()} debug={self.get_debug()}>"
         )
 
-    def __del__(self, _warn: Callable[..., Any] = warnings.warn) -> None:
+    def __del__(
+        self,
+        _warn: Callable[..., Any] = warnings.warn,
+        _finalizing: Callable[[], bool] = sys.is_finalizing,
+    ) -> None:
         if not hasattr(self, "_exception_handler"):
             return  # __init__ failed before the loop was set up: nothing to release
         if not self.is_closed():
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
-            if not self.is_running():
+            # At interpreter shutdown the loop's modules (and, compiled, its own fields) may be
+            # torn down already, so close() could fail half-way; the process is exiting and the
+            # OS reclaims the descriptors, so only a loop dropped while Python runs is closed.
+            if not self.is_running() and not _finalizing():
                 self.close()
 
     # ------------------------------------------------------------- running

@@ -661,6 +661,49 @@ def test_ctrl_c_interrupts_a_parked_runner(tmp_path: Any) -> None:
     assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
 
 
+_UNCLOSED_AT_EXIT_SCRIPT = """
+import asyncio, gc, sys, warnings
+sys.path.insert(0, sys.argv[1])
+import nexusloop
+
+warnings.simplefilter("default")
+dropped = nexusloop.new_event_loop()  # dropped while Python runs: warned about and closed
+dropped.run_until_complete(asyncio.sleep(0))
+rfd = dropped._wake_rfd
+del dropped
+gc.collect()
+try:
+    import os
+    os.fstat(rfd)
+    print("fd still open")
+except OSError:
+    print("closed")
+loop = nexusloop.new_event_loop()  # still unclosed at interpreter exit
+asyncio.set_event_loop(loop)
+loop.run_until_complete(asyncio.sleep(0))
+"""
+
+
+def test_a_loop_left_unclosed_at_exit_is_only_warned_about(tmp_path: Any) -> None:
+    # asyncio's __del__ semantics: an unclosed loop warns (ResourceWarning) and is closed -- but
+    # at interpreter shutdown its modules and fields may be torn down already, and closing then
+    # raised "Exception ignored in __del__" (AttributeError / TypeError) on stderr.
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "unclosed.py"
+    script.write_text(_UNCLOSED_AT_EXIT_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(
+        [sys.executable, str(script), root], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "closed", proc.stdout + proc.stderr
+    assert "ResourceWarning: unclosed event loop" in proc.stderr, proc.stderr
+    assert "Exception ignored" not in proc.stderr, proc.stderr
+
+
 def test_call_soon_threadsafe_writes_no_wakeup_while_loop_is_awake(nloop: Any) -> None:
     # The loop is busy running a callback (not parked in the poller) while another thread
     # schedules work: no eventfd write is needed, the next tick picks the callbacks up.
