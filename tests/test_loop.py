@@ -246,6 +246,27 @@ def test_timers_fire_in_order_and_never_early(any_loop: Any) -> None:
         assert now >= when
 
 
+def test_parked_timers_with_sub_millisecond_delays_never_fire_early(any_loop: Any) -> None:
+    # The loop parks until each deadline; compiled nexusloop waits to the nanosecond
+    # (epoll_pwait2), so the timeout's rounding (up, never down) is what keeps these on time.
+    lateness: list[float] = []
+    delays = [0.0001 * (1 + i % 9) + 0.00000123 * i for i in range(60)]
+
+    def fire(i: int, when: float) -> None:
+        lateness.append(any_loop.time() - when)
+        if i + 1 < len(delays):
+            nxt = any_loop.time() + delays[i + 1]
+            any_loop.call_at(nxt, fire, i + 1, nxt)
+        else:
+            any_loop.stop()
+
+    first = any_loop.time() + delays[0]
+    any_loop.call_at(first, fire, 0, first)
+    any_loop.run_forever()
+    assert len(lateness) == len(delays)
+    assert min(lateness) >= 0
+
+
 def test_cancelled_timer_does_not_fire(any_loop: Any) -> None:
     seen: list[int] = []
     timers = [any_loop.call_later(0.001 * (i % 5), seen.append, i) for i in range(100)]
@@ -730,8 +751,9 @@ def test_call_soon_threadsafe_wakes_a_parked_loop_once(nloop: Any) -> None:
     # Ten calls while the loop is parked: the first writes the eventfd, the rest see the
     # wake-up pending and write nothing (0 if the loop had not parked yet on a stalled machine).
     # The eventfd write releases the GIL, so the woken loop may run the first callback and
-    # park again before the next call: then that call wakes it once more. What must hold is
-    # that wake-ups are coalesced, never one per call.
+    # park again before the next call: then that call wakes it once more (seen up to 4 times
+    # on a loaded machine). What must hold is that wake-ups are coalesced, never one per call
+    # (11 calls here).
     received: list[int] = []
 
     def worker() -> None:
@@ -746,4 +768,4 @@ def test_call_soon_threadsafe_wakes_a_parked_loop_once(nloop: Any) -> None:
     nloop.run_forever()  # parks: nothing ready, no timers
     thread.join()
     assert received == list(range(10))
-    assert nloop.stats().wakeups - before <= 3
+    assert nloop.stats().wakeups - before <= 5

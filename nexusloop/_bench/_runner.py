@@ -97,7 +97,18 @@ EXTRA_LOOPS = {
 }
 BASELINE = "asyncio"
 #: Workloads whose one run is the measurement (no best-of-inner filtering).
-SINGLE_SHOT = {"timer_lateness", "timer_lateness_gc"}
+SINGLE_SHOT = {"timer_lateness", "timer_lateness_gc", "idle_timer_lateness", "io_wakeup"}
+#: Their table titles, and what the rate row counts.
+LATENESS_TITLES = {
+    "timer_lateness": ("Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn",
+                       "churn steps/s"),
+    "timer_lateness_gc": ("Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn, "
+                          "with a 300k-object heap and cyclic garbage", "churn steps/s"),
+    "idle_timer_lateness": ("Lateness of a 1 ms periodic timer (call_at) on an otherwise idle "
+                            "loop (it parks between firings)", "firings/s"),
+    "io_wakeup": ("Delay from a message written by another process (pipe, every ~1 ms) to its "
+                  "reader callback on an otherwise idle loop", "messages/s"),
+}
 #: Default number of runs inside each child, each on a fresh loop; the fastest counts.
 DEFAULT_INNER = 2
 PURE_ENV = "NEXUSLOOP_NO_EXTENSIONS"
@@ -652,7 +663,8 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
             rss = c.get("rss_peak_mib") if c["status"] == "ok" else None
             row.append("-" if rss is None else f"{rss:.0f} MiB")
         rows.append(row)
-        row = ["churn steps/s"]
+        title, rate_label = LATENESS_TITLES[lw]
+        row = [rate_label]
         for lp in loops:
             c = summary.cells[(lw, lp)]
             if c["status"] == "ok":
@@ -663,8 +675,6 @@ def _render(summary: Summary, labels: dict[str, str], markdown: bool) -> str:
             else:
                 row.append(err_cell(c))
         rows.append(row)
-        title = "Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn" + (
-            ", with a 300k-object heap and cyclic garbage" if lw == "timer_lateness_gc" else "")
         parts.append((f"### {title}\n\n" if markdown else f"{title}\n")
                      + _table(["metric"] + heads, rows, markdown))
 

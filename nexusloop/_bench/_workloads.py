@@ -23,6 +23,9 @@ import os
 import random
 import resource
 import shutil
+import struct
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,8 +33,8 @@ from typing import Any
 
 Result = dict[str, Any]
 
-# Timed wall time of the lateness workload (seconds); --quick shortens it.
-LATENESS_SECONDS = 1.5
+# Timed wall time of the lateness workloads (seconds; 2,000 periods of 1 ms); --quick shortens it.
+LATENESS_SECONDS = 2.0
 LATENESS_QUICK_SECONDS = 0.3
 LATENESS_PERIOD = 0.001
 LATENESS_TASKS = 200
@@ -334,14 +337,108 @@ def timer_lateness_gc(loop: asyncio.AbstractEventLoop, seconds_: float) -> Resul
     return _lateness(loop, seconds_, garbage=True)
 
 
-def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool) -> Result:
+def idle_timer_lateness(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
+    """:func:`timer_lateness` with nothing else to do: between two firings the loop parks (waits
+    in the poller until the deadline), so the lateness is the wake-up from the poller's timeout
+    (rounded up to whole milliseconds by ``epoll``/``select``) plus the kernel's scheduling delay.
+    What ``busy_poll`` is for; ops = timer firings.
+    """
+    return _lateness(loop, seconds_, garbage=False, tasks=0)
+
+
+_WAKEUP_SENDER = r"""
+import os, struct, sys, time
+fd, count, period = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+mono, pack, write = time.monotonic, struct.pack, os.write
+due = mono() + 0.05  # let the parent park first
+for i in range(count):
+    wait = due - mono()
+    if wait > 0:
+        time.sleep(wait)
+    write(fd, pack("d", mono()))
+    due += period * (0.5 + (i * 7919 % 1000) / 1000)  # irregular gaps of 0.5-1.5 periods
+os.close(fd)
+"""
+
+
+def io_wakeup(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
+    """A parked loop woken by I/O from another process: a child writes an 8-byte
+    ``time.monotonic()`` stamp into a pipe every ~1 ms (irregular gaps of 0.5-1.5 ms) and a
+    reader callback (``add_reader``) takes the delay from the stamp to its start (CLOCK_MONOTONIC
+    is system-wide, so the two processes' clocks agree). Nothing else runs: between messages the
+    loop waits in the poller, so this is the wake-up path a sparse market-data feed takes (what
+    ``busy_poll`` and ``cpu_affinity`` are for). Reported in ``lateness_us``; ops = messages.
+    """
+    count = max(1, round(seconds_ / LATENESS_PERIOD))
+    rfd, wfd = os.pipe()
+    os.set_blocking(rfd, False)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WAKEUP_SENDER, str(wfd), str(count), str(LATENESS_PERIOD)],
+        pass_fds=(wfd,))
+    os.close(wfd)
+    mono = time.monotonic
+    unpack = struct.unpack_from
+    delays: list[float] = []
+    pending = bytearray()
+    done = loop.create_future()
+
+    def readable() -> None:
+        now = mono()
+        try:
+            data = os.read(rfd, 65536)
+        except BlockingIOError:
+            return
+        if not data:  # the sender is done
+            loop.remove_reader(rfd)
+            if not done.done():
+                done.set_result(None)
+            return
+        pending.extend(data)
+        whole = len(pending) - len(pending) % 8
+        for offset in range(0, whole, 8):
+            delays.append(now - unpack("d", pending, offset)[0])
+        del pending[:whole]
+
+    async def main() -> None:
+        loop.add_reader(rfd, readable)
+        await done
+
+    try:
+        seconds = _timed_run_until_complete(loop, main())
+    finally:
+        os.close(rfd)
+        if proc.wait(timeout=30) != 0:
+            raise RuntimeError(f"the sender process exited with {proc.returncode}")
+    lat = sorted(x * 1e6 for x in delays)
+    if len(lat) != count:
+        raise RuntimeError(f"{len(lat)} of {count} messages arrived")
+    return {
+        "ops": count,
+        "seconds": seconds,
+        "unit": "messages",
+        "lateness_us": {
+            "p50": _percentile(lat, 50),
+            "p99": _percentile(lat, 99),
+            "max": lat[-1],
+            "min": lat[0],
+            "samples": len(lat),
+            "early_pct": 100.0 * sum(1 for x in lat if x < 0) / len(lat),
+        },
+        "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "lateness_clock": "time.monotonic",
+    }
+
+
+def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool,
+              tasks: int = LATENESS_TASKS) -> Result:
     """The measure of the two timer_lateness workloads.
 
     Lateness = clock at callback start - scheduled deadline (deadlines in loop time). The clock
     is ``time.monotonic()`` when ``loop.time()`` agrees with it within 2 ms (asyncio uses it;
     uvloop's ``time()`` is the same CLOCK_MONOTONIC cached and truncated to whole milliseconds,
     so the finer clock gives honest sub-millisecond numbers), otherwise ``loop.time()``.
-    Ops = churn steps done meanwhile (a loop that is punctual but starves the tasks shows here).
+    Ops = churn steps done meanwhile (a loop that is punctual but starves the tasks shows here);
+    with no churning ``tasks``, the timer firings.
     """
     period = LATENESS_PERIOD
     mono = time.monotonic
@@ -386,20 +483,20 @@ def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool
 
     async def main() -> None:
         nonlocal deadline, stop_flag
-        tasks = [loop.create_task(churn(i)) for i in range(LATENESS_TASKS)]
+        churning = [loop.create_task(churn(i)) for i in range(tasks)]
         await asyncio.sleep(0)  # let the churn start
         deadline = loop.time() + period
         loop.call_at(deadline, tick)
         await done
         stop_flag = True
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*churning)
 
     seconds = _timed_run_until_complete(loop, main())
     lat = sorted(x * 1e6 for x in lateness)
     return {
-        "ops": steps,
+        "ops": steps if tasks else len(lateness),
         "seconds": seconds,
-        "unit": "churn steps",
+        "unit": "churn steps" if tasks else "timer firings",
         "lateness_us": {
             "p50": _percentile(lat, 50),
             "p99": _percentile(lat, 99),
@@ -1228,6 +1325,8 @@ WORKLOADS: dict[str, Callable[[asyncio.AbstractEventLoop, Any], Result]] = {
     "wait_for": wait_for,
     "timer_lateness": timer_lateness,
     "timer_lateness_gc": timer_lateness_gc,
+    "idle_timer_lateness": idle_timer_lateness,
+    "io_wakeup": io_wakeup,
     # the net suite
     "tcp_echo_streams": tcp_echo_streams,
     "tcp_echo_protocol": tcp_echo_protocol,
@@ -1264,6 +1363,8 @@ SIZES: dict[str, Any] = {
     "wait_for": 40_000,
     "timer_lateness": LATENESS_SECONDS,
     "timer_lateness_gc": LATENESS_SECONDS,
+    "idle_timer_lateness": LATENESS_SECONDS,
+    "io_wakeup": LATENESS_SECONDS,
     "tcp_echo_streams": 20_000,
     "tcp_echo_protocol": 20_000,
     "tcp_echo_buffered": 20_000,
@@ -1279,7 +1380,7 @@ SIZES: dict[str, Any] = {
 
 
 #: The workloads that measure timer lateness (their size is seconds; one run is the measure).
-LATENESS_WORKLOADS = ("timer_lateness", "timer_lateness_gc")
+LATENESS_WORKLOADS = ("timer_lateness", "timer_lateness_gc", "idle_timer_lateness", "io_wakeup")
 
 
 def size_for(name: str, quick: bool) -> Any:

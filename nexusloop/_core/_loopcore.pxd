@@ -15,7 +15,7 @@ cdef extern from "Python.h":
     int _check_signals "PyErr_CheckSignals"() except -1
 
 from cpython.exc cimport PyErr_SetFromErrno
-from libc.errno cimport errno as _c_errno, EINTR as _EINTR
+from libc.errno cimport errno as _c_errno, EINTR as _EINTR, ENOSYS as _ENOSYS, EPERM as _EPERM
 from libc.math cimport ceil as _ceil
 
 
@@ -29,6 +29,31 @@ cdef extern from "sys/epoll.h" nogil:
         unsigned int events
         epoll_data_t data
     int _epoll_wait "epoll_wait"(int epfd, epoll_event *events, int maxevents, int timeout)
+
+
+cdef extern from *:
+    """
+    #include <sys/syscall.h>
+    #include <errno.h>
+    #include <time.h>
+    #include <unistd.h>
+    /* epoll_pwait2(): epoll_wait() with a nanosecond timeout (Linux >= 5.11), as a raw system
+       call (glibc wraps it only since 2.35). -1 with errno ENOSYS where the headers lack it. */
+    static int nexus_epoll_wait_ns(int epfd, struct epoll_event *events, int maxevents,
+                                   long long ns) {
+    #ifdef SYS_epoll_pwait2
+        struct timespec ts;
+        ts.tv_sec = (time_t)(ns / 1000000000LL);
+        ts.tv_nsec = (long)(ns % 1000000000LL);
+        return (int)syscall(SYS_epoll_pwait2, epfd, events, maxevents, &ts, NULL, 0);
+    #else
+        errno = ENOSYS;
+        return -1;
+    #endif
+    }
+    """
+    int _epoll_wait_ns "nexus_epoll_wait_ns"(int epfd, epoll_event *events, int maxevents,
+                                              long long ns) nogil
 
 
 # Ready fds taken per epoll_wait() (more stay ready for the next poll: epoll is level-triggered).
@@ -52,6 +77,7 @@ cdef inline double _c_monotonic() noexcept:
 
 
 cdef int _POLLIN, _POLLOUT
+cdef bint _ns_timeouts
 
 cdef object _caller_stack(int pure_depth)
 
@@ -138,7 +164,8 @@ cdef class LoopCore:
     cpdef bint _unwatch_write(self, int fd) except -1
     @cython.locals(count=int, i=int, behind=bint, polled=double)
     cdef _poll(self, double timeout, bint park)
-    @cython.locals(ms=int, count=int, epfd=int, events="epoll_event *")
+    @cython.locals(ms=int, ns="long long", count=int, epfd=int, waited=bint,
+                   events="epoll_event *")
     cdef int _epoll_wait(self, double timeout, bint park) except -1
     @cython.locals(entry=object)
     cdef _dispatch(self, int fd, int mask, bint behind)

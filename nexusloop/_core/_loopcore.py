@@ -62,6 +62,8 @@ from nexusloop._core._wheel import TimerWheel
 _POLLIN = 0x001
 _POLLOUT = 0x004
 _MAX_TIMEOUT = 24 * 3600.0
+#: Compiled: park with nanosecond timeouts (epoll_pwait2); cleared if the kernel refuses them.
+_ns_timeouts = True
 _WAKE_BYTES = (1).to_bytes(8, "little")
 _INF = float("inf")
 
@@ -580,18 +582,31 @@ class LoopCore:
     def _epoll_wait(self, timeout: float, park: bool) -> int:
         """Compiled only: epoll_wait() into ``self._events``, without the GIL while waiting.
 
-        The timeout is rounded up to whole milliseconds, as ``select.epoll.poll`` rounds it,
-        so a timer is never seen before its deadline. EINTR runs the signal handlers (which may
-        raise) and counts as "nothing ready": the tick recomputes its timeout.
+        A timeout with a fraction of a millisecond is waited to the nanosecond (rounded up)
+        with ``epoll_pwait2()`` (Linux >= 5.11), so a parked loop wakes at its next timer's
+        deadline instead of up to 1 ms after it. Where that call is missing (older kernels, or
+        a seccomp filter that refuses it: ENOSYS / EPERM) the loop falls back for good to
+        ``epoll_wait()`` with the timeout rounded up to whole milliseconds, as
+        ``select.epoll.poll`` (and so asyncio) rounds it. Either way a timer is never seen
+        before its deadline. EINTR runs the signal handlers (which may raise) and counts as
+        "nothing ready": the tick recomputes its timeout.
         """
-        if timeout < 0:
-            ms = -1
-        else:
-            ms = int(_ceil(timeout * 1000.0))  # type: ignore[name-defined]  # noqa: F821 (.pxd)
+        global _ns_timeouts
         epfd = self._epfd
         events = self._events  # type: ignore[attr-defined]
-        with cython.nogil:
-            count = _epoll_wait(epfd, events, _MAX_EVENTS, ms)  # type: ignore[name-defined]  # noqa: F821
+        waited = False
+        if timeout > 0 and _ns_timeouts:
+            ns = int(_ceil(timeout * 1e9))  # type: ignore[name-defined]  # noqa: F821 (.pxd)
+            with cython.nogil:
+                count = _epoll_wait_ns(epfd, events, _MAX_EVENTS, ns)  # type: ignore[name-defined]  # noqa: F821
+            waited = True
+            if count < 0 and _errno() in (_ENOSYS, _EPERM):  # type: ignore[name-defined]  # noqa: F821
+                _ns_timeouts = False
+                waited = False
+        if not waited:
+            ms = -1 if timeout < 0 else int(_ceil(timeout * 1000.0))  # type: ignore[name-defined]  # noqa: F821
+            with cython.nogil:
+                count = _epoll_wait(epfd, events, _MAX_EVENTS, ms)  # type: ignore[name-defined]  # noqa: F821
         self._parked = False
         if count < 0:
             if _errno() != _EINTR:  # type: ignore[name-defined]  # noqa: F821
