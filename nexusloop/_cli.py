@@ -54,8 +54,9 @@ EXTRAS = {
 def _option_fields() -> list[tuple[dataclasses.Field[Any], type]]:
     """The LoopOptions fields that have a command-line flag, with their types."""
     hints = typing.get_type_hints(LoopOptions)
-    return [(f, hints[f.name]) for f in dataclasses.fields(LoopOptions)
-            if hints[f.name] in (int, bool)]
+    flags = {int: int, bool: bool, int | None: int}  # an optional int: the flag gives one
+    return [(f, flags[hints[f.name]]) for f in dataclasses.fields(LoopOptions)
+            if hints[f.name] in flags]
 
 
 def _add_option_flags(parser: argparse.ArgumentParser) -> None:

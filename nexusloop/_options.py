@@ -92,11 +92,20 @@ class LoopOptions:
             "`sched_setaffinity`; restored when it stops), e.g. `{3}`; None: not pinned"
         },
     )
+    timer_slack_ns: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "doc": "timer slack of the loop's thread while the loop runs, in ns (Linux "
+            "`PR_SET_TIMERSLACK`; restored when it stops): how late the kernel may end a timed "
+            "park to batch wake-ups (default 50,000); None: left as it is"
+        },
+    )
     profile: str | None = dataclasses.field(
         default=None,
         metadata={
-            "doc": "`\"latency\"`: turns on `timers_first` and `gc_control` and bounds "
-            "`tasks_per_cycle` to 32 unless set (`docs/latency.md`)"
+            "doc": "`\"latency\"`: turns on `timers_first` and `gc_control`, bounds "
+            "`tasks_per_cycle` to 32 and (Linux) `timer_slack_ns` to 1,000 unless set "
+            "(`docs/latency.md`)"
         },
     )
     world: Any = dataclasses.field(
@@ -141,6 +150,14 @@ class LoopOptions:
             ):
                 raise ValueError("cpu_affinity must be a non-empty set of CPU numbers >= 0")
             object.__setattr__(self, "cpu_affinity", cpus)
+        if self.timer_slack_ns is not None:
+            value = self.timer_slack_ns
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"timer_slack_ns must be an int or None, not {type(value).__name__}")
+            if value < 1:
+                raise ValueError("timer_slack_ns must be >= 1 (nanoseconds)")
+            if not sys.platform.startswith("linux"):
+                raise ValueError("timer_slack_ns is Linux-only (prctl PR_SET_TIMERSLACK)")
         if self.profile is not None:
             if self.profile != "latency":
                 raise ValueError(f"unknown profile {self.profile!r} (the profiles are: 'latency')")
@@ -148,6 +165,8 @@ class LoopOptions:
             object.__setattr__(self, "gc_control", True)
             if self.tasks_per_cycle == 0:
                 object.__setattr__(self, "tasks_per_cycle", 32)
+            if self.timer_slack_ns is None and sys.platform.startswith("linux"):
+                object.__setattr__(self, "timer_slack_ns", 1_000)
 
     @classmethod
     def from_kwargs(cls, options: LoopOptions | None = None, **kwargs: Any) -> LoopOptions:
@@ -202,5 +221,6 @@ class LoopOptionsKwargs(TypedDict, total=False):
     signal_handlers: bool
     gc_control: bool
     cpu_affinity: Any
+    timer_slack_ns: int | None
     profile: str | None
     world: Any

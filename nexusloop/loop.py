@@ -94,6 +94,24 @@ def _handler_context(context: dict[str, Any]) -> Any:
 
 # The core's scheduling methods take Any-typed callbacks and return nexusloop handles (which
 # behave as, but do not inherit, asyncio.Handle): mypy reports that as a base-class mismatch.
+_PR_SET_TIMERSLACK = 29
+_PR_GET_TIMERSLACK = 30
+
+
+def _set_timer_slack(ns: int) -> int:
+    """``timer_slack_ns``: set the calling thread's timer slack (Linux); return the previous one."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    prctl.restype = ctypes.c_long
+    previous = prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)
+    if previous < 0 or prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(ns), 0, 0, 0) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_TIMERSLACK): {os.strerror(err)}")
+    return int(previous)
+
+
 class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     """A drop-in asyncio event loop.
 
@@ -192,6 +210,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         self._set_coroutine_origin_tracking(self._debug)
         old_hooks = sys.get_asyncgen_hooks()
         pinned: set[int] | None = None
+        slack: int | None = None
         try:
             self._thread_id = threading.get_ident()
             sys.set_asyncgen_hooks(
@@ -202,12 +221,16 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
             if self._gc_control is not None:
                 self._gc_control.start()
             pinned = self._pin_thread()
+            if self._options.timer_slack_ns is not None:
+                slack = _set_timer_slack(self._options.timer_slack_ns)
             self._run_forever_core()
         finally:
             if self._gc_control is not None:
                 self._gc_control.stop()
             if pinned is not None:
                 os.sched_setaffinity(0, pinned)
+            if slack is not None:
+                _set_timer_slack(slack)
             self._stopping = False
             self._thread_id = None
             _compat.set_running_loop(None)

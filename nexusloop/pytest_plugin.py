@@ -100,7 +100,7 @@ def loop_options_from_strings(items: list[str]) -> dict[str, Any]:
             if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise pytest.UsageError(f"nexusloop_options: {name} wants true/false, got {raw!r}")
             out[name] = raw.lower() in ("true", "1", "yes")
-        elif kind == "int":
+        elif kind in ("int", "int | None"):
             try:
                 out[name] = int(raw)
             except ValueError:
