@@ -748,12 +748,12 @@ def test_call_soon_threadsafe_writes_no_wakeup_while_loop_is_awake(nloop: Any) -
 
 
 def test_call_soon_threadsafe_wakes_a_parked_loop_once(nloop: Any) -> None:
-    # Ten calls while the loop is parked: the first writes the eventfd, the rest see the
-    # wake-up pending and write nothing (0 if the loop had not parked yet on a stalled machine).
-    # The eventfd write releases the GIL, so the woken loop may run the first callback and
-    # park again before the next call: then that call wakes it once more (seen up to 4 times
-    # on a loaded machine). What must hold is that wake-ups are coalesced, never one per call
-    # (11 calls here).
+    # Eleven calls from another thread while the loop is parked: the first writes the eventfd,
+    # the rest see the wake-up pending and write nothing. The write releases the GIL, so the
+    # woken loop may take it, run the first callback and park again before the next call
+    # (on 3.12 it does, nearly every time): that call then wakes it once more. Which thread
+    # wins is the OS's choice; what must hold is that a park is woken at most once (no
+    # write per call): wake-ups <= polls, every poll here being a park.
     received: list[int] = []
 
     def worker() -> None:
@@ -763,9 +763,11 @@ def test_call_soon_threadsafe_wakes_a_parked_loop_once(nloop: Any) -> None:
         nloop.call_soon_threadsafe(nloop.stop)
 
     thread = threading.Thread(target=worker)
-    before = nloop.stats().wakeups
+    before = nloop.stats()
     thread.start()
     nloop.run_forever()  # parks: nothing ready, no timers
     thread.join()
+    after = nloop.stats()
     assert received == list(range(10))
-    assert nloop.stats().wakeups - before <= 5
+    # (0 wake-ups if the loop had not parked yet when the calls came, on a stalled machine)
+    assert after.wakeups - before.wakeups <= after.polls - before.polls
