@@ -267,6 +267,63 @@ def test_parked_timers_with_sub_millisecond_delays_never_fire_early(any_loop: An
     assert min(lateness) >= 0
 
 
+@pytest.mark.parametrize("scheduled", ["call_soon", "call_soon_context", "call_later"])
+def test_a_failing_callback_is_reported_inside_except(any_loop: Any, scheduled: str) -> None:
+    # As asyncio's Handle._run: the handler runs in the except clause, so sys.exc_info() is
+    # the exception (a handler that logs with exc_info relies on it), the traceback reaches
+    # the callback's frame, context changes made before the raise are kept, and the next
+    # callback runs. SystemExit and KeyboardInterrupt are not reported: they leave the loop.
+    import contextvars
+    import sys
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[Any] = []
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        exc = context["exception"]
+        seen.append((type(exc), sys.exc_info()[1] is exc,
+                     exc.__traceback__ is not None and _frames(exc.__traceback__)))
+
+    def _frames(tb: Any) -> list[str]:
+        names = []
+        while tb is not None:
+            names.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        return names
+
+    def failing() -> None:
+        var.set("set before the raise")
+        raise ValueError("boom")
+
+    ctx = contextvars.copy_context()
+    any_loop.set_exception_handler(handler)
+    if scheduled == "call_soon":
+        handle = any_loop.call_soon(failing)
+    elif scheduled == "call_soon_context":
+        handle = any_loop.call_soon(failing, context=ctx)
+    else:
+        handle = any_loop.call_later(0.001, failing)
+    any_loop.call_later(0.01, any_loop.stop)
+    any_loop.run_forever()
+    assert len(seen) == 1
+    kind, in_except, frames = seen[0]
+    assert kind is ValueError and in_except
+    assert frames and frames[-1] == "failing"
+    if scheduled == "call_soon_context":
+        assert ctx.run(var.get) == "set before the raise"
+    assert sys.exc_info() == (None, None, None)
+    del handle
+
+    for error in (SystemExit, KeyboardInterrupt):
+        def leave(error: type = error) -> None:
+            raise error()
+
+        any_loop.call_soon(leave)
+        with pytest.raises(error):
+            any_loop.run_forever()
+        assert len(seen) == 1  # not reported
+
+
 def test_cancelled_timer_does_not_fire(any_loop: Any) -> None:
     seen: list[int] = []
     timers = [any_loop.call_later(0.001 * (i % 5), seen.append, i) for i in range(100)]

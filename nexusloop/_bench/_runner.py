@@ -63,8 +63,8 @@ CHILD_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
 CORE_LOOPS = ["asyncio", "uvloop", "nexusloop", "nexusloop-pure", "nexusloop-lowlat"]
 #: nexusloop variants measured only when asked for (--loops): GC control (issue #10).
 OPTIONAL_LOOPS = ["nexusloop-gc", "nexusloop-lowlat-gc", "nexusloop-timers-first",
-                  "nexusloop-tpc32", "nexusloop-busy", "nexusloop-pinned", "nexusloop-latency",
-                  "nexusloop-latency-busy-pinned"]
+                  "nexusloop-tpc32", "nexusloop-busy", "nexusloop-pinned", "nexusloop-slack",
+                  "nexusloop-latency", "nexusloop-latency-busy-pinned"]
 #: ``python -m nexusloop bench``: nexusloop against the installed competitors only.
 CLI_LOOPS = ["asyncio", "uvloop", "rloop", "nexusloop"]
 #: ``python -m nexusloop bench --quick``: one or two workloads per kind of work (callbacks,
@@ -87,6 +87,7 @@ NEXUS_OPTIONS: dict[str, dict[str, Any]] = {
     "nexusloop-tpc32": {"tasks_per_cycle": 32},
     "nexusloop-busy": {"busy_poll": True},
     "nexusloop-pinned": {"cpu_affinity": [1]},
+    "nexusloop-slack": {"timer_slack_ns": 1_000},
     "nexusloop-latency": {"profile": "latency"},
     "nexusloop-latency-busy-pinned": {"profile": "latency", "busy_poll": True,
                                       "cpu_affinity": [1]},

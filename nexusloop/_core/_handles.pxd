@@ -60,8 +60,69 @@ cdef extern from *:
         Py_DECREF(result);
         return 0;
     }
+
+    /* The exception being raised, out of the thread state: a new reference with its
+       traceback attached (the caller re-raises it where it handles it). */
+    static PyObject *__nx_take_exception(void) {
+    #if PY_VERSION_HEX >= 0x030C0000
+        return PyErr_GetRaisedException();
+    #else
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb) {
+            PyException_SetTraceback(value, tb);
+            Py_DECREF(tb);
+        }
+        Py_XDECREF(type);
+        return value;
+    #endif
+    }
+
+    /* callback(*args) with `ctx` entered: 0, with *exc set to what the callback raised (a new
+       reference, taken out of the thread state) or NULL; -1 with an exception set only if
+       the context cannot be entered or left. Handle._run's hot path without a try block. */
+    static int __nx_run_in(PyObject *ctx, PyObject *callback, PyObject *args, PyObject **exc) {
+        *exc = NULL;
+        if (PyContext_Enter(ctx) < 0) return -1;
+        if (__nx_call(callback, args) < 0) *exc = __nx_take_exception();
+        if (PyContext_Exit(ctx) < 0) {
+            Py_CLEAR(*exc);
+            return -1;
+        }
+        return 0;
+    }
+
+    /* The same in `scratch` (not entered) holding the variables `vars` for the run: returns
+       the variables the run left (a new reference; `vars` itself if the callback set none),
+       the scratch holding what it held before; NULL as __nx_run_in's -1. */
+    static PyObject *__nx_run_snapshot(PyObject *scratch, PyObject *vars, PyObject *callback,
+                                       PyObject *args, PyObject **exc) {
+        __nx_context *c = (__nx_context *)scratch;
+        PyObject *held = c->ctx_vars, *after;
+        Py_INCREF(vars);
+        c->ctx_vars = vars;
+        if (__nx_run_in(scratch, callback, args, exc) < 0) {
+            if (!c->ctx_entered) {
+                after = c->ctx_vars;
+                c->ctx_vars = held;
+                Py_DECREF(after);
+            }
+            return NULL;
+        }
+        after = c->ctx_vars;
+        c->ctx_vars = held;
+        return after;
+    }
+
+    /* A new reference handed over to Cython as an object (no extra INCREF). */
+    static inline PyObject *__nx_steal(PyObject *o) { return o; }
     """
     int _call "__nx_call"(object callback, object args) except -1
+    int _run_in "__nx_run_in"(object ctx, object callback, object args, PyObject **exc) except -1
+    object _run_snapshot "__nx_run_snapshot"(object scratch, object vars, object callback,
+                                             object args, PyObject **exc)
+    object _steal "__nx_steal"(PyObject *o)
     PyObject *_current_vars "__nx_current_vars"()
     PyObject *_vars_of "__nx_vars"(object ctx)
     bint _entered "__nx_entered"(object ctx)
@@ -105,8 +166,9 @@ cdef inline int _run_in_context(object context, object callback, object args) ex
     return 0
 
 
-@cython.locals(scratch=object, after=object)
+@cython.locals(scratch=object, after=object, failure="PyObject *")
 cdef int _run_in_scratch(Handle handle) except -1
+cdef int _failed(Handle handle, object exc) except -1
 
 
 cdef class WheelBase:
@@ -124,6 +186,7 @@ cdef class Handle:
     cdef public object _source_traceback
     cdef public double _queued_at  # loop time of the tick that queued it (loop.stats())
 
+    @cython.locals(failure="PyObject *")
     cpdef _run(self)
     cpdef _report(self, exc)
     cdef object _materialize(self)

@@ -131,21 +131,26 @@ class Handle:
         return self._cancelled
 
     def _run(self) -> None:
-        try:
-            if not cython.compiled:
-                self._ctx.run(self._callback, *self._args)
-            elif self._vars is not None:
+        if cython.compiled:
+            # No try block on the way (its exception-state bookkeeping is a tenth of a short
+            # callback's cost): the C helpers take what the callback raised out of the thread
+            # state, and _failed handles it as the except clauses below do.
+            if self._vars is not None:
                 _run_in_scratch(self)  # type: ignore[name-defined]  # noqa: F821
             else:
-                _run_in_context(self._ctx, self._callback, self._args)  # type: ignore[name-defined]  # noqa: F821
+                _run_in(self._ctx, self._callback, self._args, cython.address(failure))  # type: ignore[name-defined]  # noqa: F821
+                if failure:  # type: ignore[name-defined]  # noqa: F821
+                    _failed(self, _steal(failure))  # type: ignore[name-defined]  # noqa: F821
+            return
+        try:
+            self._ctx.run(self._callback, *self._args)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._report(exc)
-        if not cython.compiled:
-            # As asyncio: this frame, kept alive by a reported exception's traceback, must not
-            # keep the handle (and the task it steps) alive too.
-            self = None  # type: ignore[assignment]  # noqa: PLW0642
+        # As asyncio: this frame, kept alive by a reported exception's traceback, must not
+        # keep the handle (and the task it steps) alive too.
+        self = None  # type: ignore[assignment]  # noqa: PLW0642
 
     def _report(self, exc: BaseException) -> None:
         cb = _compat.format_callback_source(self._callback, self._args, self._loop.get_debug())
@@ -333,22 +338,33 @@ def _run_in_scratch(handle: Handle) -> int:
     scratch = _scratch
     if _entered(scratch):  # type: ignore[name-defined]  # noqa: F821
         # A run in progress (another loop's thread, a nested run): the handle's own Context.
-        return _run_in_context(handle._materialize(), handle._callback, handle._args)  # type: ignore[name-defined]  # noqa: F821
-    # The scratch holds _no_vars between runs: swapping it out releases nothing.
-    _swap_vars(scratch, handle._vars)  # type: ignore[name-defined]  # noqa: F821
-    PyContext_Enter(scratch)  # type: ignore[name-defined]  # noqa: F821
-    try:
-        _call(handle._callback, handle._args)  # type: ignore[name-defined]  # noqa: F821
-    finally:
-        PyContext_Exit(scratch)  # type: ignore[name-defined]  # noqa: F821
-        # Reset the scratch before anything is released (a finalizer could switch threads),
-        # and keep what the callback set as the handle's variables, as asyncio's copy keeps it.
-        after = _swap_vars(scratch, _no_vars)  # type: ignore[name-defined]  # noqa: F821
+        _run_in(handle._materialize(), handle._callback, handle._args, cython.address(failure))  # type: ignore[name-defined]  # noqa: F821
+    else:
+        # The scratch holds _no_vars between runs and holds it again when this returns
+        # (before anything is released: a finalizer could switch threads). What the callback
+        # set stays the handle's variables, as asyncio's copy keeps it.
+        after = _run_snapshot(scratch, handle._vars, handle._callback, handle._args,  # type: ignore[name-defined]  # noqa: F821
+                              cython.address(failure))  # type: ignore[name-defined]  # noqa: F821
         if after is not handle._vars:
             if handle._ctx is not None:  # get_context() was called during the run
                 _swap_vars(handle._ctx, after)  # type: ignore[name-defined]  # noqa: F821
             else:
                 handle._vars = after
+    if failure:  # type: ignore[name-defined]  # noqa: F821
+        _failed(handle, _steal(failure))  # type: ignore[name-defined]  # noqa: F821
+    return 0
+
+
+def _failed(handle: Handle, exc: BaseException) -> int:
+    """What a compiled handle's callback raised (taken out of the thread state): raised again
+    in a try block, so that the report runs inside ``except`` as asyncio's does
+    (``sys.exc_info()`` is the exception there, for a handler that logs it)."""
+    try:
+        raise exc
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as error:
+        handle._report(error)
     return 0
 
 
