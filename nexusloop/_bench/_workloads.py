@@ -377,15 +377,17 @@ def io_wakeup(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
         pass_fds=(wfd,))
     os.close(wfd)
     mono = time.monotonic
-    unpack = struct.unpack_from
+    unpack = struct.unpack
     delays: list[float] = []
-    pending = bytearray()
     done = loop.create_future()
 
     def readable() -> None:
+        # One message per call: the oldest in the pipe, there when the poll saw the fd ready,
+        # so written before ``now`` (a bigger read could take one written after it). An
+        # 8-byte write to a pipe is atomic, so a read of 8 bytes is one whole message.
         now = mono()
         try:
-            data = os.read(rfd, 65536)
+            data = os.read(rfd, 8)
         except BlockingIOError:
             return
         if not data:  # the sender is done
@@ -393,11 +395,7 @@ def io_wakeup(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
             if not done.done():
                 done.set_result(None)
             return
-        pending.extend(data)
-        whole = len(pending) - len(pending) % 8
-        for offset in range(0, whole, 8):
-            delays.append(now - unpack("d", pending, offset)[0])
-        del pending[:whole]
+        delays.append(now - unpack("d", data)[0])
 
     async def main() -> None:
         loop.add_reader(rfd, readable)
