@@ -920,7 +920,7 @@ class LoopCore:
         self._last_poll_tick = self._stat_ticks - self._event_interval
         # _run_once is overridable (asyncio's tests wrap it on the instance); when it is not
         # overridden, the tick is called directly, without the per-call override lookup.
-        direct = cython.compiled and getattr(type(self), "_run_once") is _PLAIN_RUN_ONCE and (
+        direct = cython.compiled and type(self)._run_once is _PLAIN_RUN_ONCE and (
             "_run_once" not in getattr(self, "__dict__", ()))
         try:
             while True:

@@ -362,7 +362,7 @@ def test_collections_while_timers_move_between_wheel_levels() -> None:
                 delay = rng.choice([0, 0.0005, 0.002, 0.01, 0.05, 0.3, 2.0, 70.0, 5000.0])
                 handles.append((delay, loop.call_later(delay * rng.random(),
                                                         Pinned().fire, fired)))
-            for delay, h in handles[::3]:
+            for _delay, h in handles[::3]:
                 h.cancel()
             expected += sum(1 for delay, h in handles if not h.cancelled() and delay <= 0.05)
             gc.collect()
