@@ -139,7 +139,8 @@ def test_run_bad_option_is_loop_options_error(program: Path, flags: list[str],
 def test_run_flags_are_the_loop_options(tmp_path: Path) -> None:
     proc = _run("-m", "nexusloop", "run", "--help", cwd=tmp_path)
     assert proc.returncode == 0
-    for flag in ("--tasks-per-cycle", "--event-interval", "--busy-poll", "--timers-first"):
+    for flag in ("--tasks-per-cycle", "--event-interval", "--busy-poll", "--timers-first",
+                 "--timer-slack-ns"):
         assert flag in proc.stdout
     assert "--world" not in proc.stdout
 

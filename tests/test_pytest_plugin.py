@@ -72,15 +72,19 @@ def test_both_runs_every_test_on_each_loop_with_the_hook_ids(pytester: pytest.Py
 
 def test_loop_options_from_the_ini_and_the_marker(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI.format(extra="nexusloop_mode = nexusloop\n"
-                                      "nexusloop_options = timers_first=true tasks_per_cycle=64"))
+                                      "nexusloop_options = timers_first=true tasks_per_cycle=64"
+                                      + (" timer_slack_ns=2000" if sys.platform.startswith("linux")
+                                         else "")))
     pytester.makepyfile("""
         import asyncio
+        import sys
         import pytest
 
         @pytest.mark.asyncio
         async def test_ini():
             opts = asyncio.get_running_loop().options
             assert opts.timers_first and opts.tasks_per_cycle == 64
+            assert opts.timer_slack_ns == (2000 if sys.platform.startswith("linux") else None)
 
         @pytest.mark.asyncio
         @pytest.mark.nexusloop(tasks_per_cycle=8, busy_poll=True)
