@@ -324,6 +324,45 @@ def test_a_failing_callback_is_reported_inside_except(any_loop: Any, scheduled: 
         assert len(seen) == 1  # not reported
 
 
+_PARKED_TIMER_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import nexusloop
+
+loop = nexusloop.new_event_loop()
+waits = []
+def fire(start):
+    waits.append(loop.time() - start)
+    if len(waits) < 20:
+        loop.call_later(0.0002, fire, loop.time())
+    else:
+        loop.stop()
+loop.call_later(0.0002, fire, loop.time())
+loop.run_forever()
+loop.close()
+print(min(waits))
+"""
+
+
+def test_ms_timeouts_env_rounds_parked_waits_up_to_whole_milliseconds(tmp_path: Any) -> None:
+    # NEXUSLOOP_MS_TIMEOUTS=1 turns nanosecond parking off (an escape hatch for sandboxes that
+    # refuse epoll_pwait2 harshly): a parked 0.2 ms timer then waits the whole millisecond
+    # epoll_wait's timeout is rounded up to, as on asyncio (a kernel wait never ends early, so
+    # this lower bound is not timing luck). Pure Python always rounds so.
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "parked.py"
+    script.write_text(_PARKED_TIMER_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NEXUSLOOP_MS_TIMEOUTS="1")
+    proc = subprocess.run([sys.executable, str(script), root], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) >= 0.001
+
+
 def test_cancelled_timer_does_not_fire(any_loop: Any) -> None:
     seen: list[int] = []
     timers = [any_loop.call_later(0.001 * (i % 5), seen.append, i) for i in range(100)]

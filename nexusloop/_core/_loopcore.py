@@ -62,8 +62,10 @@ from nexusloop._core._wheel import TimerWheel
 _POLLIN = 0x001
 _POLLOUT = 0x004
 _MAX_TIMEOUT = 24 * 3600.0
-#: Compiled: park with nanosecond timeouts (epoll_pwait2); cleared if the kernel refuses them.
-_ns_timeouts = True
+#: Compiled: park with nanosecond timeouts (epoll_pwait2); cleared if the kernel refuses them,
+#: off from the start with NEXUSLOOP_MS_TIMEOUTS=1 (asyncio's whole-millisecond rounding; an
+#: escape hatch for a sandbox that would kill the process for an unknown system call).
+_ns_timeouts = os.environ.get("NEXUSLOOP_MS_TIMEOUTS", "") in ("", "0")
 _WAKE_BYTES = (1).to_bytes(8, "little")
 _INF = float("inf")
 
