@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import os
 import sys
 import threading
@@ -92,19 +93,25 @@ def _handler_context(context: dict[str, Any]) -> Any:
     return ctx if hasattr(ctx, "run") else None
 
 
-# The core's scheduling methods take Any-typed callbacks and return nexusloop handles (which
-# behave as, but do not inherit, asyncio.Handle): mypy reports that as a base-class mismatch.
 _PR_SET_TIMERSLACK = 29
 _PR_GET_TIMERSLACK = 30
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's ``prctl`` (Linux), loaded once."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.restype = ctypes.c_long
+    return prctl
 
 
 def _set_timer_slack(ns: int) -> int:
     """``timer_slack_ns``: set the calling thread's timer slack (Linux); return the previous one."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    prctl = libc.prctl
-    prctl.restype = ctypes.c_long
+    prctl = _prctl()
     previous = prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)
     if previous < 0 or prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(ns), 0, 0, 0) < 0:
         err = ctypes.get_errno()
@@ -112,6 +119,8 @@ def _set_timer_slack(ns: int) -> int:
     return int(previous)
 
 
+# The core's scheduling methods take Any-typed callbacks and return nexusloop handles (which
+# behave as, but do not inherit, asyncio.Handle): mypy reports that as a base-class mismatch.
 class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
     """A drop-in asyncio event loop.
 

@@ -324,6 +324,20 @@ def test_a_failing_callback_is_reported_inside_except(any_loop: Any, scheduled: 
         assert len(seen) == 1  # not reported
 
 
+def _run_script(tmp_path: Any, source: str, **env: str) -> Any:
+    """Run ``source`` as a script in a fresh interpreter, with this checkout's root as argv[1]
+    (the script puts it on sys.path) and ``env`` added to the environment."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, str(script), root], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, **env))
+
+
 _PARKED_TIMER_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -349,16 +363,7 @@ def test_ms_timeouts_env_rounds_parked_waits_up_to_whole_milliseconds(tmp_path: 
     # refuse epoll_pwait2 harshly): a parked 0.2 ms timer then waits the whole millisecond
     # epoll_wait's timeout is rounded up to, as on asyncio (a kernel wait never ends early, so
     # this lower bound is not timing luck). Pure Python always rounds so.
-    import os
-    import subprocess
-    import sys
-
-    script = tmp_path / "parked.py"
-    script.write_text(_PARKED_TIMER_SCRIPT)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, NEXUSLOOP_MS_TIMEOUTS="1")
-    proc = subprocess.run([sys.executable, str(script), root], capture_output=True, text=True,
-                          timeout=60, env=env)
+    proc = _run_script(tmp_path, _PARKED_TIMER_SCRIPT, NEXUSLOOP_MS_TIMEOUTS="1")
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout) >= 0.001
 
@@ -765,16 +770,7 @@ except KeyboardInterrupt:
 def test_ctrl_c_interrupts_a_parked_runner(tmp_path: Any) -> None:
     # asyncio.Runner's SIGINT handler cancels the main task and calls call_soon_threadsafe from
     # inside the poll; the loop must wake up instead of resuming the poll (it used to hang).
-    import os
-    import subprocess
-    import sys
-
-    script = tmp_path / "sigint.py"
-    script.write_text(_SIGINT_SCRIPT)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run(
-        [sys.executable, str(script), root], capture_output=True, text=True, timeout=60
-    )
+    proc = _run_script(tmp_path, _SIGINT_SCRIPT)
     assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
 
 
@@ -805,16 +801,7 @@ def test_a_loop_left_unclosed_at_exit_is_only_warned_about(tmp_path: Any) -> Non
     # asyncio's __del__ semantics: an unclosed loop warns (ResourceWarning) and is closed -- but
     # at interpreter shutdown its modules and fields may be torn down already, and closing then
     # raised "Exception ignored in __del__" (AttributeError / TypeError) on stderr.
-    import os
-    import subprocess
-    import sys
-
-    script = tmp_path / "unclosed.py"
-    script.write_text(_UNCLOSED_AT_EXIT_SCRIPT)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run(
-        [sys.executable, str(script), root], capture_output=True, text=True, timeout=60
-    )
+    proc = _run_script(tmp_path, _UNCLOSED_AT_EXIT_SCRIPT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "closed", proc.stdout + proc.stderr
     assert "ResourceWarning: unclosed event loop" in proc.stderr, proc.stderr

@@ -407,13 +407,19 @@ def io_wakeup(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
         os.close(rfd)
         if proc.wait(timeout=30) != 0:
             raise RuntimeError(f"the sender process exited with {proc.returncode}")
+    if len(delays) != count:
+        raise RuntimeError(f"{len(delays)} of {count} messages arrived")
+    return _lateness_result(delays, count, seconds, "messages", "time.monotonic")
+
+
+def _lateness_result(delays: list[float], ops: int, seconds: float, unit: str,
+                     clock: str) -> Result:
+    """The result of a lateness workload: ``delays`` (seconds) as percentiles in µs."""
     lat = sorted(x * 1e6 for x in delays)
-    if len(lat) != count:
-        raise RuntimeError(f"{len(lat)} of {count} messages arrived")
     return {
-        "ops": count,
+        "ops": ops,
         "seconds": seconds,
-        "unit": "messages",
+        "unit": unit,
         "lateness_us": {
             "p50": _percentile(lat, 50),
             "p99": _percentile(lat, 99),
@@ -423,7 +429,7 @@ def io_wakeup(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
             "early_pct": 100.0 * sum(1 for x in lat if x < 0) / len(lat),
         },
         "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "lateness_clock": "time.monotonic",
+        "lateness_clock": clock,
     }
 
 
@@ -490,22 +496,9 @@ def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool
         await asyncio.gather(*churning)
 
     seconds = _timed_run_until_complete(loop, main())
-    lat = sorted(x * 1e6 for x in lateness)
-    return {
-        "ops": steps if tasks else len(lateness),
-        "seconds": seconds,
-        "unit": "churn steps" if tasks else "timer firings",
-        "lateness_us": {
-            "p50": _percentile(lat, 50),
-            "p99": _percentile(lat, 99),
-            "max": lat[-1],
-            "min": lat[0],
-            "samples": len(lat),
-            "early_pct": 100.0 * sum(1 for x in lat if x < 0) / len(lat),
-        },
-        "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "lateness_clock": "time.monotonic" if use_mono else "loop.time",
-    }
+    return _lateness_result(lateness, steps if tasks else len(lateness), seconds,
+                            "churn steps" if tasks else "timer firings",
+                            "time.monotonic" if use_mono else "loop.time")
 
 
 # ---------------------------------------------------------------------------------------------

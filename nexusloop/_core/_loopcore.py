@@ -584,8 +584,8 @@ class LoopCore:
     def _epoll_wait(self, timeout: float, park: bool) -> int:
         """Compiled only: epoll_wait() into ``self._events``, without the GIL while waiting.
 
-        A timeout with a fraction of a millisecond is waited to the nanosecond (rounded up)
-        with ``epoll_pwait2()`` (Linux >= 5.11), so a parked loop wakes at its next timer's
+        A positive timeout is waited to the nanosecond (rounded up) with ``epoll_pwait2()``
+        (Linux >= 5.11), so a parked loop wakes at its next timer's
         deadline instead of up to 1 ms after it. Where that call is missing (older kernels, or
         a seccomp filter that refuses it: ENOSYS / EPERM) the loop falls back for good to
         ``epoll_wait()`` with the timeout rounded up to whole milliseconds, as
