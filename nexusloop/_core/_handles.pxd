@@ -14,6 +14,13 @@ cdef extern from "Python.h":
 # checks it at import and copies contexts as asyncio does if it does not hold.
 cdef extern from *:
     """
+    /* The run helpers below are on every callback's path: inlined into their caller. */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define NX_ALWAYS_INLINE inline __attribute__((always_inline))
+    #else
+    #define NX_ALWAYS_INLINE inline
+    #endif
+
     typedef struct {
         PyObject_HEAD
         void *ctx_prev;
@@ -40,7 +47,7 @@ cdef extern from *:
 
     /* callback(*args) through vectorcall on the tuple's items (no argument tuple unpacking
        or recursion bookkeeping of the generic call path). */
-    static inline int __nx_call(PyObject *callback, PyObject *args) {
+    static NX_ALWAYS_INLINE int __nx_call(PyObject *callback, PyObject *args) {
         PyObject *result;
         if (PyTuple_CheckExact(args)) {
             vectorcallfunc call = PyVectorcall_Function(callback);
@@ -82,7 +89,7 @@ cdef extern from *:
     /* callback(*args) with `ctx` entered: 0, with *exc set to what the callback raised (a new
        reference, taken out of the thread state) or NULL; -1 with an exception set only if
        the context cannot be entered or left. Handle._run's hot path without a try block. */
-    static int __nx_run_in(PyObject *ctx, PyObject *callback, PyObject *args, PyObject **exc) {
+    static NX_ALWAYS_INLINE int __nx_run_in(PyObject *ctx, PyObject *callback, PyObject *args, PyObject **exc) {
         *exc = NULL;
         if (PyContext_Enter(ctx) < 0) return -1;
         if (__nx_call(callback, args) < 0) *exc = __nx_take_exception();
@@ -96,7 +103,7 @@ cdef extern from *:
     /* The same in `scratch` (not entered) holding the variables `vars` for the run: returns
        the variables the run left (a new reference; `vars` itself if the callback set none),
        the scratch holding what it held before; NULL as __nx_run_in's -1. */
-    static PyObject *__nx_run_snapshot(PyObject *scratch, PyObject *vars, PyObject *callback,
+    static NX_ALWAYS_INLINE PyObject *__nx_run_snapshot(PyObject *scratch, PyObject *vars, PyObject *callback,
                                        PyObject *args, PyObject **exc) {
         __nx_context *c = (__nx_context *)scratch;
         PyObject *held = c->ctx_vars, *after;
@@ -209,7 +216,7 @@ cdef int _capture(Handle handle, object context) except -1
 cdef int _recycle(Handle handle) except -1
 
 
-@cython.locals(handle=Handle)
+@cython.locals(handle=Handle, snapshot="PyObject *")
 cpdef Handle _new_handle(object loop, object callback, tuple args, object context)
 @cython.locals(timer=TimerHandle)
 cpdef TimerHandle _new_timer(double when, object loop, object callback, tuple args, object context)

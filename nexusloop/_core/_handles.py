@@ -253,7 +253,15 @@ def _new_handle(loop: Any, callback: Any, args: Any, context: Any) -> Handle:
         handle._repr = None
         handle._source_traceback = None
         handle._queued_at = 0.0
-    _capture(handle, context)
+    if cython.compiled and context is None and _snapshots:
+        # _capture's common case, inlined: a new or recycled handle's _ctx is None already.
+        snapshot = _current_vars()  # type: ignore[name-defined]  # noqa: F821
+        if snapshot:  # type: ignore[name-defined]  # noqa: F821
+            handle._vars = cython.cast(object, snapshot)  # type: ignore[name-defined]  # noqa: F821
+        else:
+            _capture(handle, context)
+    else:
+        _capture(handle, context)
     handle._loop = loop
     handle._callback = callback
     handle._args = args
@@ -272,16 +280,14 @@ def _recycle(handle: Handle) -> int:
     """
     global _pooled
     if _pooled < _POOL_SIZE:
-        # Releasing what it refers to can run finalizers, which can schedule (so take this
-        # very handle from the pool) or, in another thread, recycle: the references move to
-        # locals, the handle is reset and pooled, and only then, on return, are they released.
-        callback = handle._callback
-        args = handle._args
-        ctx = handle._ctx
-        vars_ = handle._vars
+        # Releasing what it refers to can run finalizers, which can schedule or recycle (in
+        # this thread or, through the GIL, another loop's): they cannot reach this handle
+        # (only the caller references it), but they can fill the pool, so it is looked at
+        # again once everything is released.
         handle._callback = None
         handle._args = None
-        handle._ctx = None
+        if handle._ctx is not None:  # a snapshot handle has none
+            handle._ctx = None
         handle._vars = None
         handle._loop = None  # the running loop: releasing it frees nothing
         handle._cancelled = False
@@ -289,9 +295,9 @@ def _recycle(handle: Handle) -> int:
             handle._repr = None
         if handle._source_traceback is not None:
             handle._source_traceback = None
-        _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
-        _pooled += 1
-        del callback, args, ctx, vars_
+        if _pooled < _POOL_SIZE:
+            _slot_put(_pool, _pooled, handle)  # type: ignore[name-defined]  # noqa: F821
+            _pooled += 1
     return 0
 
 

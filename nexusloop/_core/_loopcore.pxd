@@ -3,8 +3,10 @@ cimport cython
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from nexusloop._core._handles cimport Handle, TimerHandle, _new_handle, _new_timer, _recycle
+from nexusloop._core._handles cimport _run_in_scratch
 from nexusloop._core._handles cimport _slot_take as _rq_take, _slot_put as _rq_put
 from cpython.ref cimport Py_REFCNT as _refcount
+
 from nexusloop._core._wheel cimport TimerWheel
 from nexusloop._core._stats cimport Histogram
 
@@ -13,6 +15,9 @@ cdef extern from "Python.h":
     int _enter_context "PyContext_Enter"(object ctx) except -1
     int _exit_context "PyContext_Exit"(object ctx) except -1
     int _check_signals "PyErr_CheckSignals"() except -1
+    # A deque's length is its object size (CPython's _collectionsmodule.c), read without
+    # the call len() makes.
+    Py_ssize_t _deque_len "Py_SIZE"(object deque)
 
 from cpython.exc cimport PyErr_SetFromErrno
 from libc.errno cimport errno as _c_errno, EINTR as _EINTR, ENOSYS as _ENOSYS, EPERM as _EPERM
@@ -174,7 +179,7 @@ cdef class LoopCore:
     cdef _drain_threadsafe(self)
     @cython.locals(head=Py_ssize_t, end=Py_ssize_t, index=Py_ssize_t, mask=Py_ssize_t, handle=Handle,
                    rq=list, now=double, timer=TimerHandle, wheel=TimerWheel, expired=list,
-                   parked=bint, tick=double)
+                   parked=bint, tick=double, waiting=Py_ssize_t)
     cpdef _run_once(self)
     @cython.locals(timer=TimerHandle)
     cdef _run_expired_now(self, list expired)

@@ -730,7 +730,11 @@ class LoopCore:
             self._gc_wait -= 1
             if self._gc_wait <= 0:
                 self._gc_wait = self._gc_control.tick()
-        if len(self._ts_queue):  # len(): a deque's truth value takes the generic path
+        if cython.compiled:
+            waiting = _deque_len(self._ts_queue)  # type: ignore[name-defined]  # noqa: F821
+        else:
+            waiting = len(self._ts_queue)
+        if waiting:
             self._drain_threadsafe()
         parked = False
         if self._rq_tail != self._rq_head or self._stopping:
@@ -760,8 +764,8 @@ class LoopCore:
             # How long the oldest ready callback waited (since the tick that queued it).
             handle = self._rq[self._rq_head & self._rq_mask]
             self._h_ready.record(now - handle._queued_at)
-        wheel = self._wheel
-        if wheel._count and wheel.next_deadline() <= now:
+        if self._wheel._count and self._wheel.next_deadline() <= now:
+            wheel = self._wheel
             expired = self._expired
             wheel.pop_expired(now, expired)
             if self._timers_first and not self._debug:
@@ -793,7 +797,13 @@ class LoopCore:
             if type(handle) is TimerHandle:
                 self._h_timer.record(self._now() - cython.cast(TimerHandle, handle)._when)
             if cython.compiled:
-                handle._run()
+                # Handle._run's snapshot case called directly (one call less per callback);
+                # a subclass that overrides _run gets its own.
+                if handle._vars is not None and (type(handle) is Handle
+                                                 or type(handle) is TimerHandle):
+                    _run_in_scratch(handle)  # type: ignore[name-defined]  # noqa: F821
+                else:
+                    handle._run()
                 # Only this frame references it: the next call_soon takes it (see _recycle).
                 if _refcount(handle) == 1 and type(handle) is Handle:  # type: ignore[name-defined]  # noqa: F821
                     _recycle(handle)  # type: ignore[name-defined]  # noqa: F821

@@ -401,3 +401,36 @@ def test_a_finalizer_that_schedules_while_a_handle_is_recycled(
     run_briefly(loop)
     run_briefly(loop)
     assert ran == ["first", "scheduled by a finalizer"]
+
+
+def test_a_finalizer_that_recycles_many_handles_while_one_is_recycled() -> None:
+    # Releasing a run handle's arguments runs a finalizer that runs another loop's callbacks,
+    # each of them recycled: the handle pool can be full by the time the outer handle is
+    # released, and it must then be dropped, not pooled past the pool's end.
+    outer = nexusloop.new_event_loop()
+    inner = nexusloop.new_event_loop()
+    ran: list[str] = []
+    inner_runs = 3000  # more than the pool holds
+
+    class RunsAnotherLoopOnDel:
+        def __del__(self) -> None:
+            for _ in range(inner_runs):
+                inner.call_soon(ran.append, "inner")
+            inner._run_once()  # type: ignore[attr-defined]
+
+    try:
+        outer.call_soon(lambda obj: ran.append("outer"), RunsAnotherLoopOnDel())
+        outer.call_soon(outer.stop)
+        outer.run_forever()
+        assert ran == ["outer"] + ["inner"] * inner_runs
+        # The pool still works: both loops keep scheduling and running.
+        for loop in (outer, inner):
+            done: list[int] = []
+            for i in range(2 * inner_runs):
+                loop.call_soon(done.append, i)
+            loop.call_soon(loop.stop)
+            loop.run_forever()
+            assert done == list(range(2 * inner_runs))
+    finally:
+        inner.close()
+        outer.close()
