@@ -1,6 +1,8 @@
-"""How often CPython's collector runs, and how long it pauses, under ``timer_lateness_gc``.
+"""How often CPython's collector runs, and how long it pauses, under ``timer_lateness_gc`` (or,
+with ``--workload``, its paced variant, the same work per second on every loop).
 
     python benchmarks/gc_collections.py [--loops asyncio,uvloop,rloop,nexusloop] [--repeat 3]
+                                        [--workload timer_lateness_gc_paced]
 
 Each (loop, repetition) in a fresh process: ``timer_lateness_gc`` (2,000 periods of the 1 ms
 timer, 200 churning tasks, a 300k-object heap, a reference cycle per churn step) with a
@@ -24,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def child(loop_name: str, seconds: float) -> dict[str, Any]:
+def child(loop_name: str, seconds: float, workload: str) -> dict[str, Any]:
     import asyncio
     import gc
 
@@ -53,7 +55,7 @@ def child(loop_name: str, seconds: float) -> dict[str, Any]:
     asyncio.set_event_loop(loop)
     gc.callbacks.append(hook)
     try:
-        result = W.timer_lateness_gc(loop, seconds)
+        result = W.WORKLOADS[workload](loop, seconds)
     finally:
         gc.callbacks.remove(hook)
         loop.close()
@@ -68,17 +70,19 @@ def main() -> int:
     p.add_argument("--loops", default="asyncio,uvloop,rloop,nexusloop")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--workload", default="timer_lateness_gc",
+                   choices=["timer_lateness_gc", "timer_lateness_gc_paced"])
     p.add_argument("--child", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.seconds)))
+        print(json.dumps(child(a.child, a.seconds, a.workload)))
         return 0
     print(f"{'loop':<11}{'churn steps':>12}{'young':>7}{'gen 1':>7}{'full':>6}"
           f"{'full / M steps':>16}{'freeing':>9}{'freed':>14}{'largest full':>14}{'p99':>10}")
     for _ in range(a.repeat):
         for name in a.loops.split(","):
             out = subprocess.run([sys.executable, __file__, "--child", name,
-                                  "--seconds", str(a.seconds)],
+                                  "--seconds", str(a.seconds), "--workload", a.workload],
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             young, middle, full = r["counts"]

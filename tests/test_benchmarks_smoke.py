@@ -150,3 +150,23 @@ def test_syscalls_per_round_trip_on_asyncio(tmp_path: Path) -> None:
     assert res["status"] == "ok", res
     # one client, one 1 KiB message in flight: each side sends once per round trip
     assert res["per_op"]["sendto"]["calls"] == pytest.approx(2.0, abs=0.05)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_paced_lateness_holds_the_churn_to_its_pace(loop_name: str) -> None:
+    # A slow pace, so that even a loaded machine sustains it: the churn must not exceed it
+    # (nor stall), and the lateness of every firing is recorded.
+    import asyncio
+
+    import nexusloop
+
+    pace = 20_000
+    loop = asyncio.new_event_loop() if loop_name == "asyncio" else nexusloop.new_event_loop()
+    try:
+        res = W._lateness(loop, 0.3, garbage=True, pace=pace)
+    finally:
+        loop.close()
+    rate = res["ops"] / res["seconds"]
+    assert 0.3 * pace < rate <= 1.1 * pace, rate
+    assert res["lateness_us"]["samples"] == 300
+    assert res["lateness_us"]["early_pct"] == 0.0

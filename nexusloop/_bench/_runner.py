@@ -98,13 +98,17 @@ EXTRA_LOOPS = {
 }
 BASELINE = "asyncio"
 #: Workloads whose one run is the measurement (no best-of-inner filtering).
-SINGLE_SHOT = {"timer_lateness", "timer_lateness_gc", "idle_timer_lateness", "io_wakeup"}
+SINGLE_SHOT = {"timer_lateness", "timer_lateness_gc", "timer_lateness_gc_paced",
+               "idle_timer_lateness", "io_wakeup"}
 #: Their table titles, and what the rate row counts.
 LATENESS_TITLES = {
     "timer_lateness": ("Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn",
                        "churn steps/s"),
     "timer_lateness_gc": ("Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn, "
                           "with a 300k-object heap and cyclic garbage", "churn steps/s"),
+    "timer_lateness_gc_paced": ("Lateness of a 1 ms periodic timer (call_at) while 200 tasks "
+                                "churn at 250k steps/s at most (LATENESS_PACE), with a "
+                                "300k-object heap and cyclic garbage", "churn steps/s"),
     "idle_timer_lateness": ("Lateness of a 1 ms periodic timer (call_at) on an otherwise idle "
                             "loop (it parks between firings)", "firings/s"),
     "io_wakeup": ("Delay from a message written by another process (pipe, every ~1 ms) to its "

@@ -40,6 +40,9 @@ LATENESS_PERIOD = 0.001
 LATENESS_TASKS = 200
 #: Long-lived objects of ``timer_lateness_gc``'s heap.
 LATENESS_HEAP = 300_000
+#: ``timer_lateness_gc_paced``: churn steps per second for every loop (asyncio sustains ~400k
+#: here with the garbage), so each loop makes the same garbage in the window.
+LATENESS_PACE = 250_000
 
 QUICK_DIVISOR = 10
 
@@ -337,6 +340,17 @@ def timer_lateness_gc(loop: asyncio.AbstractEventLoop, seconds_: float) -> Resul
     return _lateness(loop, seconds_, garbage=True)
 
 
+def timer_lateness_gc_paced(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
+    """:func:`timer_lateness_gc` with the churn held to ``LATENESS_PACE`` steps per second (a
+    task ahead of the pace sleeps for 200 steps' worth of it): every loop that sustains the pace
+    does the same work and makes the same garbage in the window, so CPython's collections fall
+    alike and the lateness compares the loops. (Flat out, a faster loop makes more garbage in
+    the fixed window and reaches a full collection there more often.)
+    """
+    heap = [[i] for i in range(LATENESS_HEAP)]  # noqa: F841  (alive for the whole run)
+    return _lateness(loop, seconds_, garbage=True, pace=LATENESS_PACE)
+
+
 def idle_timer_lateness(loop: asyncio.AbstractEventLoop, seconds_: float) -> Result:
     """:func:`timer_lateness` with nothing else to do: between two firings the loop parks (waits
     in the poller until the deadline), so the lateness is the wake-up from the poller's timeout
@@ -434,7 +448,7 @@ def _lateness_result(delays: list[float], ops: int, seconds: float, unit: str,
 
 
 def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool,
-              tasks: int = LATENESS_TASKS) -> Result:
+              tasks: int = LATENESS_TASKS, pace: float = 0.0) -> Result:
     """The measure of the two timer_lateness workloads.
 
     Lateness = clock at callback start - scheduled deadline (deadlines in loop time). The clock
@@ -442,7 +456,8 @@ def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool
     uvloop's ``time()`` is the same CLOCK_MONOTONIC cached and truncated to whole milliseconds,
     so the finer clock gives honest sub-millisecond numbers), otherwise ``loop.time()``.
     Ops = churn steps done meanwhile (a loop that is punctual but starves the tasks shows here);
-    with no churning ``tasks``, the timer firings.
+    with no churning ``tasks``, the timer firings. ``pace``: at most that many churn steps per
+    second (0: flat out).
     """
     period = LATENESS_PERIOD
     mono = time.monotonic
@@ -453,6 +468,8 @@ def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool
     steps = 0
     stop_flag = False
     deadline = 0.0
+    started = 0.0
+    held_back = tasks / pace if pace else 0.0
     done = loop.create_future()
 
     async def churn(i: int) -> None:
@@ -470,7 +487,9 @@ def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool
                 node: dict[str, Any] = {"step": k}
                 node["self"] = node  # a cycle, collectable only by the cyclic GC
                 held = node  # noqa: F841  (alive until the next step replaces it)
-            if k & 15 == 0:
+            if pace and steps > pace * (clock() - started):
+                await sleep(held_back)  # ahead of the pace: the others' turns at the pace
+            elif k & 15 == 0:
                 await sleep(0.0005)
             else:
                 await sleep(0)
@@ -486,7 +505,8 @@ def _lateness(loop: asyncio.AbstractEventLoop, seconds_: float, *, garbage: bool
         loop.call_at(deadline, tick)
 
     async def main() -> None:
-        nonlocal deadline, stop_flag
+        nonlocal deadline, stop_flag, started
+        started = clock()
         churning = [loop.create_task(churn(i)) for i in range(tasks)]
         await asyncio.sleep(0)  # let the churn start
         deadline = loop.time() + period
@@ -1316,6 +1336,7 @@ WORKLOADS: dict[str, Callable[[asyncio.AbstractEventLoop, Any], Result]] = {
     "wait_for": wait_for,
     "timer_lateness": timer_lateness,
     "timer_lateness_gc": timer_lateness_gc,
+    "timer_lateness_gc_paced": timer_lateness_gc_paced,
     "idle_timer_lateness": idle_timer_lateness,
     "io_wakeup": io_wakeup,
     # the net suite
@@ -1354,6 +1375,7 @@ SIZES: dict[str, Any] = {
     "wait_for": 40_000,
     "timer_lateness": LATENESS_SECONDS,
     "timer_lateness_gc": LATENESS_SECONDS,
+    "timer_lateness_gc_paced": LATENESS_SECONDS,
     "idle_timer_lateness": LATENESS_SECONDS,
     "io_wakeup": LATENESS_SECONDS,
     "tcp_echo_streams": 20_000,
@@ -1371,7 +1393,8 @@ SIZES: dict[str, Any] = {
 
 
 #: The workloads that measure timer lateness (their size is seconds; one run is the measure).
-LATENESS_WORKLOADS = ("timer_lateness", "timer_lateness_gc", "idle_timer_lateness", "io_wakeup")
+LATENESS_WORKLOADS = ("timer_lateness", "timer_lateness_gc", "timer_lateness_gc_paced",
+                      "idle_timer_lateness", "io_wakeup")
 
 
 def size_for(name: str, quick: bool) -> Any:
