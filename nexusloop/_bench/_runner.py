@@ -48,6 +48,7 @@ import traceback
 from typing import Any
 
 import nexusloop
+from nexusloop._bench import _workloads as W
 
 #: The directory holding the ``nexusloop`` package measured (a checkout or site-packages).
 PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(nexusloop.__file__)))
@@ -98,8 +99,7 @@ EXTRA_LOOPS = {
 }
 BASELINE = "asyncio"
 #: Workloads whose one run is the measurement (no best-of-inner filtering).
-SINGLE_SHOT = {"timer_lateness", "timer_lateness_gc", "timer_lateness_gc_paced",
-               "idle_timer_lateness", "io_wakeup"}
+SINGLE_SHOT = frozenset(W.LATENESS_WORKLOADS)
 #: Their table titles, and what the rate row counts.
 LATENESS_TITLES = {
     "timer_lateness": ("Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn",
@@ -107,7 +107,7 @@ LATENESS_TITLES = {
     "timer_lateness_gc": ("Lateness of a 1 ms periodic timer (call_at) while 200 tasks churn, "
                           "with a 300k-object heap and cyclic garbage", "churn steps/s"),
     "timer_lateness_gc_paced": ("Lateness of a 1 ms periodic timer (call_at) while 200 tasks "
-                                "churn at 250k steps/s at most (LATENESS_PACE), with a "
+                                f"churn at {W.LATENESS_PACE // 1000}k steps/s at most, with a "
                                 "300k-object heap and cyclic garbage", "churn steps/s"),
     "idle_timer_lateness": ("Lateness of a 1 ms periodic timer (call_at) on an otherwise idle "
                             "loop (it parks between firings)", "firings/s"),
@@ -263,8 +263,6 @@ def child_main(argv: list[str]) -> int:
         out["status"] = "ok"
         return emit(0)
     try:
-        from nexusloop._bench import _workloads as W
-
         fn = W.WORKLOADS[a.workload]
         size = a.size if a.size is not None else W.size_for(a.workload, a.quick)
         if a.workload not in W.LATENESS_WORKLOADS:
@@ -749,8 +747,6 @@ def _header(cmdline: str, machine: dict[str, Any], infos: dict[str, dict[str, An
 
 def parent_main(argv: list[str], prog: str = "benchmarks/run.py", cli: bool = False) -> int:
     """The parent side. ``cli``: the defaults of ``python -m nexusloop bench`` (see above)."""
-    from nexusloop._bench import _workloads as W
-
     columns = ("Loops (columns): asyncio (stock, the baseline of every ratio); uvloop; rloop "
                "(when installed); nexusloop (compiled, default options); nexusloop-pure (the "
                f"same code as pure Python, {PURE_ENV}=1); nexusloop-lowlat (compiled, "

@@ -159,7 +159,6 @@ cdef extern from *:
 
 cdef bint _snapshots  # the layout check passed: bare call_soon() stores variables, not a copy
 cdef object _scratch  # the one Context object snapshot handles run in
-cdef object _no_vars  # an empty context's variables (what the scratch holds between runs)
 cdef list _pool  # handles kept by _recycle() for _new_handle(): _pool[:_pooled]
 cdef Py_ssize_t _pooled, _POOL_SIZE
 

@@ -346,9 +346,9 @@ def _run_in_scratch(handle: Handle) -> int:
         # A run in progress (another loop's thread, a nested run): the handle's own Context.
         _run_in(handle._materialize(), handle._callback, handle._args, cython.address(failure))  # type: ignore[name-defined]  # noqa: F821
     else:
-        # The scratch holds _no_vars between runs and holds it again when this returns
-        # (before anything is released: a finalizer could switch threads). What the callback
-        # set stays the handle's variables, as asyncio's copy keeps it.
+        # The scratch holds an empty context's variables between runs and holds them again
+        # when this returns (before anything is released: a finalizer could switch threads).
+        # What the callback set stays the handle's variables, as asyncio's copy keeps it.
         after = _run_snapshot(scratch, handle._vars, handle._callback, handle._args,  # type: ignore[name-defined]  # noqa: F821
                               cython.address(failure))  # type: ignore[name-defined]  # noqa: F821
         if after is not handle._vars:
@@ -405,6 +405,5 @@ _POOL_SIZE = 1024
 _pool: list[Any] = [None] * _POOL_SIZE
 _pooled = 0
 _scratch = Context()
-_no_vars = cython.cast(object, _vars_of(_scratch)) if cython.compiled else None  # type: ignore[name-defined]  # noqa: F821
 
 
